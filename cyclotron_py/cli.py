@@ -1,0 +1,62 @@
+"""`cyclotron` command line. Each subcommand lives in its own module under
+``cyclotron_py.commands`` exposing ``add_parser(subparsers)``, which registers
+the parser and sets ``func=run`` where ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import CyclotronError
+
+# Subcommand modules, in the order `cyclotron --help` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "validate",
+    "diff",
+    "matrix",
+    "report",
+    "plan",
+    "schema",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cyclotron",
+        description="Keep a fleet of machines at capability parity.",
+    )
+    parser.add_argument("--version", action="version", version=f"cyclotron {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"cyclotron_py.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"cyclotron_py.commands.{name}":
+                continue  # not built yet
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.func(args)
+    except CyclotronError as exc:
+        print(f"cyclotron {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

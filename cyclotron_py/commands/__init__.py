@@ -1,0 +1,1 @@
+"""Subcommands of the `cyclotron` CLI, one module each."""
