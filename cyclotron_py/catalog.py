@@ -176,7 +176,7 @@ class Catalog:
                 details=details or {},
             )
         qualifier = QUALIFIER_BY_TYPE.get(cap_type, manager)
-        key = _package_key(manager, package) if manager in INSTALL_MANAGERS else package
+        key = _package_key(manager, package) if manager in (*INSTALL_MANAGERS, "registry") else package
         defaults = self.defaults[cap_type]
         return Capability(
             id=f"{qualifier}:{key}",
@@ -205,6 +205,9 @@ def _package_key(manager: str, package: str) -> str:
         return re.sub(r"[-_.]+", "-", package).lower()  # PEP 503
     if manager in ("winget", "choco", "brew", "apt", "rpm"):
         return package.lower()
+    if manager == "registry":
+        # Display names ("Foo (64-bit)") become slugs that fit the id grammar.
+        return re.sub(r"[^a-z0-9@._+~-]+", "-", package.lower()).strip("-") or "unnamed"
     return package
 
 

@@ -60,6 +60,7 @@ class ActionModule(ActionBase):
         result.update(
             changed=changed,
             path=path,
+            manifest=document,
             capabilities=len(manifest.capabilities),
             errors=[e.model_dump() for e in manifest.errors],
             by_type=_count_by_type(document),

@@ -63,6 +63,11 @@ path:
   returned: always
   type: str
   sample: /home/me/cyclotron/manifests/pc1.json
+manifest:
+  description: The manifest written (or, in check mode, that would be written).
+  returned: always
+  type: dict
+  sample: {"schema_version": 1, "host": "pc1", "capabilities": []}
 capabilities:
   description: Number of capabilities in the manifest.
   returned: always
