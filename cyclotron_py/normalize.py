@@ -23,6 +23,8 @@ _MANAGER_RANK = {m: i for i, m in enumerate(("winget", "choco", "apt", "rpm", "b
 _SCP_LIKE = re.compile(r"^(?:[\w.-]+@)?([\w.-]+):(?!//)(.+)$")
 _NPX_LAUNCHERS = ("npx", "npx.cmd", "bunx", "pnpx")
 _PY_LAUNCHERS = ("uvx", "uvx.exe", "pipx")
+# Every virtualenv is seeded with these; they are not a person's choice.
+_VENV_SEED_PACKAGES = frozenset(("pip", "setuptools", "wheel", "distribute"))
 
 
 def git_identity(remote: str) -> str:
@@ -103,6 +105,8 @@ def build_manifest(
             add(cap)
 
     for pkg in facts.packages:
+        if pkg.manager == "pip" and pkg.name.lower() in _VENV_SEED_PACKAGES:
+            continue
         if pkg.manager not in MANAGERS:
             errors.append(SourceError(source=pkg.manager[:200], message=f"unknown manager for {pkg.name!r}"))
             continue
@@ -176,9 +180,7 @@ def _mcp_capability(catalog: Catalog, group: list[RawMcpServer]) -> Capability:
         version=(package or {}).get("version") or None,
         path=first.path,
         details=details,
-    ).model_copy(update={"source": CapabilitySource(
-        manager="mcp", package=(package or {}).get("name", ""), path=first.path
-    )})
+    )
 
 
 def _git_capability(catalog: Catalog, repo: RawGitRepo) -> Capability | None:
