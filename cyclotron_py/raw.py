@@ -9,11 +9,11 @@ API keys and MCP ``env`` blocks carry variable names only.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RAW_FORMAT = 1
+RAW_FORMAT: Final = 1
 
 
 class _Raw(BaseModel):
