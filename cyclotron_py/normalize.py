@@ -107,6 +107,9 @@ def build_manifest(
     for pkg in facts.packages:
         if pkg.manager == "pip" and pkg.name.lower() in _VENV_SEED_PACKAGES:
             continue
+        if pkg.manager == "apt" and ":" in pkg.name:
+            # dpkg names foreign-architecture packages "name:arch"; apt installs by name.
+            pkg = pkg.model_copy(update={"name": pkg.name.split(":", 1)[0]})
         if pkg.manager not in MANAGERS:
             errors.append(SourceError(source=pkg.manager[:200], message=f"unknown manager for {pkg.name!r}"))
             continue
