@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from enum import Enum
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -147,11 +146,6 @@ class Manifest(StrictModel):
 
     def by_id(self) -> dict[str, Capability]:
         return {cap.id: cap for cap in self.capabilities}
-
-
-class Severity(str, Enum):
-    ERROR = "error"
-    WARNING = "warning"
 
 
 def manifest_json_schema() -> dict[str, Any]:

@@ -60,7 +60,7 @@ def collect_manifests(
             manifests[host] = manifest
     source = Path(manifest_dir) if manifest_dir is not None else None
     if source is not None and (source.is_file() or (source.is_dir() and any(source.glob("*.json")))):
-        results = [r for r in validate_paths(manifest_dir, domains=domains) if Path(r.file).stem not in gathered]
+        results = [r for r in validate_paths(source, domains=domains) if Path(r.file).stem not in gathered]
         bad = [r for r in results if not r.valid]
         if bad:
             problems.append(format_report(bad, color=False))

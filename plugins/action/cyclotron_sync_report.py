@@ -12,6 +12,7 @@ from cyclotron_py.errors import CyclotronError
 from cyclotron_py.plan import Plan
 from cyclotron_py.sync import collect_manifests, gathered_manifests, host_policies, sync_report, write_report
 
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(
