@@ -146,6 +146,14 @@ options:
     description: How many directory levels below each root to search.
     type: int
     default: 3
+  probe_cache:
+    description:
+      - File (relative paths and C(~) resolve against O(home)) that remembers each probed command's
+        version, keyed on the executable's path, inode, size and modification time, so an unchanged
+        binary is not started again. Empty disables the cache.
+      - Not written in check mode.
+    type: str
+    default: ~/.cache/cyclotron/probes.json
   brew_prefixes:
     description:
       - Homebrew prefixes whose C(Cellar) and C(Caskroom) to read.
@@ -317,6 +325,7 @@ def build_module() -> AnsibleModule:
         ),
         git_roots=dict(type="list", elements="str", default=list(DEFAULT_GIT_ROOTS)),
         git_max_depth=dict(type="int", default=3),
+        probe_cache=dict(type="str", default="~/.cache/cyclotron/probes.json"),
         brew_prefixes=dict(type="list", elements="str"),
         dpkg_status_path=dict(type="path", default=DPKG_STATUS),
         apt_extended_states_path=dict(type="path", default=APT_EXTENDED_STATES),
@@ -348,7 +357,7 @@ def _check_params(module: AnsibleModule) -> None:
 def main() -> None:
     module = build_module()
     _check_params(module)
-    facts = gather(module.params)
+    facts = gather({**module.params, "check_mode": module.check_mode})
     # Read-only: check mode gathers the same facts.
     module.exit_json(changed=False, ansible_facts={"cyclotron_raw": facts})
 

@@ -732,3 +732,30 @@ def test_module_rejects_bad_regex(world: dict[str, Any]) -> None:
     result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
     assert result["failed"] is True
     assert result["msg"].startswith("api_key_patterns: invalid regular expression '(unclosed'")
+
+
+def test_probe_cache_skips_unchanged_binaries(tmp_path):
+    """A probed binary that has not changed is not started again; a changed one is."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    runs = tmp_path / "runs"
+    tool = bindir / "cyctool"
+    tool.write_text(f"#!/bin/sh\necho x >> {runs}\necho 'cyctool 1.2.3'\n")
+    tool.chmod(0o755)
+    env = {"PATH": str(bindir)}
+    spec = [{"name": "cyctool", "argv": ["cyctool", "--version"], "regex": r"(\d+\.\d+\.\d+)"}]
+    cache = str(tmp_path / "cache" / "probes.json")
+
+    for _ in range(2):
+        found = cg.gather_commands(spec, env, [], cache)
+        assert found[0]["version"] == "1.2.3"
+    assert runs.read_text().count("x") == 1
+
+    tool.write_text(f"#!/bin/sh\necho x >> {runs}\necho 'cyctool 2.0.0 (new build)'\n")
+    assert cg.gather_commands(spec, env, [], cache)[0]["version"] == "2.0.0"
+    assert runs.read_text().count("x") == 2
+
+    # check mode reads the cache but never writes it
+    other = str(tmp_path / "other.json")
+    cg.gather_commands(spec, env, [], other, save_cache=False)
+    assert not os.path.exists(other)
