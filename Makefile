@@ -1,0 +1,136 @@
+# Developer entry points. `make help` lists them.
+#
+#   make demo    build the three-PC demo fleet on this machine and run the main job on it
+#   make test    system packages + venv, then the whole test suite (lint included)
+#   make lint    ruff, mypy, yamllint and ansible-lint only
+#   make bench   benchmark scripts (print figures, assert nothing)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# The main job run by `make demo`: sync.yml once it exists, gather.yml until then.
+DEMO_PLAYBOOK ?= $(firstword $(wildcard playbooks/sync.yml) playbooks/gather.yml)
+DEMO_INVENTORY ?= inventory/demo/hosts.yml
+MANIFEST_DIR ?= manifests
+# `make test TESTS=tests/unit PYTEST_ARGS=-x` narrows a run.
+TESTS ?= tests
+PYTEST_ARGS ?=
+
+# First Python >= 3.11 that actually runs (pyenv shims for missing versions do not).
+PYTHON_CANDIDATES := /root/.pyenv/versions/3.11.7/bin/python3.11 python3.11 python3
+
+.PHONY: help demo demo-setup demo-clean test lint bench deps venv clean
+
+help:
+	@echo "make demo        build the demo fleet (.demo/) and run $(DEMO_PLAYBOOK) on it"
+	@echo "make demo-clean  remove the demo sandboxes and manifests"
+	@echo "make test        install system packages and the venv, run the test suite"
+	@echo "make lint        ruff, mypy, yamllint, ansible-lint"
+	@echo "make bench       run the benchmarks in benchmarks/"
+
+# --- environment ------------------------------------------------------------------------
+
+$(PY):
+	@py=""; \
+	for c in $(PYTHON_CANDIDATES); do \
+	  if command -v "$$c" >/dev/null 2>&1 \
+	     && "$$c" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then \
+	    py="$$c"; break; \
+	  fi; \
+	done; \
+	if [ -z "$$py" ]; then \
+	  echo "No Python 3.11+ with venv found (tried: $(PYTHON_CANDIDATES))." >&2; \
+	  echo "Install one, e.g. apt-get install python3 python3-venv" >&2; exit 1; \
+	fi; \
+	echo "Creating $(VENV) with $$py"; \
+	"$$py" -m venv $(VENV)
+
+# Reinstalls when pyproject.toml changes; the stamp records the last good install.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# Debian packages the tests and the demo need: openssh-server for the SSH fleet, git for
+# repositories, python3-venv for the fleet users' venvs, nodejs/npm for npm installs.
+# Installed only when missing, and only as root or with password-less sudo.
+deps:
+	@missing=""; \
+	{ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; } || missing="$$missing openssh-server"; \
+	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
+	if [ -x /usr/bin/python3 ]; then \
+	  /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	else missing="$$missing python3 python3-venv"; fi; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"; \
+	else \
+	  echo "Missing system packages:$$missing"; \
+	  echo "Install them with: sudo apt-get install$$missing"; \
+	  echo "(Without them the SSH fleet and npm tests skip.)"; \
+	  exit 0; \
+	fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "Missing system packages:$$missing (no apt-get here: install them with your package manager)"; \
+	  exit 0; \
+	fi; \
+	echo "Installing system packages:$$missing"; \
+	$$sudo apt-get update -qq; \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
+
+# --- demo -------------------------------------------------------------------------------
+
+demo-setup: deps venv
+	$(BIN)/ansible-playbook -i $(DEMO_INVENTORY) playbooks/demo_setup.yml
+
+demo: demo-setup
+	$(BIN)/ansible-playbook -i $(DEMO_INVENTORY) $(DEMO_PLAYBOOK)
+	@if $(BIN)/cyclotron report --help >/dev/null 2>&1; then \
+	  $(BIN)/cyclotron report $(MANIFEST_DIR)/; \
+	else \
+	  $(PY) -c "$$MANIFEST_SUMMARY" $(MANIFEST_DIR); \
+	fi
+
+demo-clean:
+	rm -rf .demo $(MANIFEST_DIR)
+
+# --- checks -----------------------------------------------------------------------------
+
+test: deps venv
+	$(PY) -m pytest $(TESTS) $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m pytest tests/test_lint.py -q $(PYTEST_ARGS)
+
+bench: venv
+	@for script in benchmarks/bench_*.py; do \
+	  echo "== $$script"; \
+	  $(PY) "$$script"; \
+	done
+
+clean:
+	rm -rf .cache .pytest_cache .mypy_cache .ruff_cache
+
+# Fallback summary while `cyclotron report` is not built: capabilities per host and type.
+define MANIFEST_SUMMARY
+import collections, json, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+files = sorted(root.glob("*.json"))
+if not files:
+    sys.exit(f"no manifests in {root}/")
+for f in files:
+    m = json.loads(f.read_text())
+    caps = m.get("capabilities", [])
+    by_type = collections.Counter(c.get("type", "?") for c in caps)
+    detail = ", ".join(f"{n} {t}" for t, n in sorted(by_type.items()))
+    errors = len(m.get("errors", []))
+    print(f"{m.get('host', f.stem):<12} {len(caps):>4} capabilities ({detail}); {errors} source errors")
+endef
+export MANIFEST_SUMMARY
