@@ -26,7 +26,7 @@ DONE_STATUSES = frozenset(("installed", "upgraded"))
 
 
 def gathered_manifests(hostvars: Mapping[str, Any], hosts: Iterable[str]) -> dict[str, Any]:
-    """``{host: manifest}`` registered by gather.yml's cyclotron_manifest task in this run."""
+    """``{host: manifest}`` registered by gather.yml's cyclotron_gather task in this run."""
     out: dict[str, Any] = {}
     for host in hosts:
         written = hostvars[host].get("cyclotron_manifest_written") if host in hostvars else None
@@ -169,22 +169,28 @@ class SyncReport:
 def sync_report(
     plan: Plan,
     coverage_before: Mapping[str, Any],
-    after: Sequence[Manifest],
+    after: Sequence[Manifest] | None,
     outcomes: Mapping[str, Sequence[Mapping[str, Any]]],
     *,
     reached: Iterable[str],
     catalog: Catalog,
     policies: Mapping[str, Any] | None = None,
 ) -> SyncReport:
-    matrix_after = capability_matrix(after, catalog=catalog, policies=policies)
+    """``after`` None: a dry run (--check), which installs nothing and so leaves coverage as it was."""
+    before = float(coverage_before.get("overall", {}).get("percent", 0.0))
+    if after is None:
+        coverage_after = before
+    else:
+        matrix_after = capability_matrix(after, catalog=catalog, policies=policies)
+        coverage_after = float(matrix_after["coverage"]["overall"]["percent"])
     reached_set = set(reached)
     planned = [h.host for h in plan.hosts if h.items]
     clean = {h: [_public_outcome(o) for o in outcomes.get(h, [])] for h in sorted(outcomes)}
     counts: Counter[str] = Counter(o["status"] for items in clean.values() for o in items)
     return SyncReport(
         plan_id=plan.plan_id,
-        coverage_before=float(coverage_before.get("overall", {}).get("percent", 0.0)),
-        coverage_after=float(matrix_after["coverage"]["overall"]["percent"]),
+        coverage_before=before,
+        coverage_after=coverage_after,
         outcomes={h: items for h, items in clean.items() if items},
         unreachable=sorted(h for h in planned if h not in reached_set),
         counts=counts,

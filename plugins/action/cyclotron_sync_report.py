@@ -29,8 +29,13 @@ class ActionModule(ActionBase):
         try:
             plan = Plan.model_validate(args.get("plan"))
             catalog = load_catalog(args.get("catalog") or None, args.get("domains") or None)
-            after = collect_manifests(
-                gathered_manifests(hostvars, hosts), args.get("manifest_dir"), domains=catalog.domains
+            # A dry run skips the second gather (and writes no manifest): nothing changed, so no "after".
+            after = (
+                None
+                if self._task.check_mode
+                else collect_manifests(
+                    gathered_manifests(hostvars, hosts), args.get("manifest_dir"), domains=catalog.domains
+                )
             )
             outcomes = {
                 h.host: list(hostvars[h.host].get("cyclotron_outcomes") or [])
@@ -44,7 +49,7 @@ class ActionModule(ActionBase):
                 outcomes,
                 reached=hosts,
                 catalog=catalog,
-                policies=host_policies(hostvars, [m.host for m in after]),
+                policies=host_policies(hostvars, [m.host for m in after or []]),
             )
         except (CyclotronError, ValueError) as exc:
             raise AnsibleActionFail(f"cyclotron_sync_report: {exc}") from None

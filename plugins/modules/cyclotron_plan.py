@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 module: cyclotron_plan
 short_description: Compare the fleet's manifests and write the distribution plan
 description:
-  - Compares this run's manifests (registered by C(cyclotron_manifest)) and those in O(manifest_dir)
+  - Compares this run's manifests (registered by C(cyclotron_gather)) and those in O(manifest_dir)
     of hosts not gathered now, applies each host's C(cyclotron_policy), and plans installs for O(hosts).
   - Writes C(plans/<id>.json) and the generated playbook C(generated/<id>.yml); the id is a hash of the
     plan's content, so the same plan always has the same id.

@@ -1,24 +1,26 @@
 #!/usr/bin/python
-"""Documentation for the cyclotron_manifest action plugin (it runs on the controller)."""
+"""Documentation for the cyclotron_gather action plugin (the module part runs on the host)."""
 
 DOCUMENTATION = r"""
 ---
-module: cyclotron_manifest
-short_description: Normalise raw capability facts into a manifest and write it on the controller
+module: cyclotron_gather
+short_description: Gather a host's capabilities and write its manifest on the controller
 description:
-  - Maps the raw facts of C(cyclotron_facts) (POSIX) or C(win_cyclotron_facts) (Windows) through the
-    capability catalog into a validated Cyclotron manifest, and writes C(<dest>/<host>.json) on the
-    controller atomically (temp file + rename).
-  - Runs entirely on the controller as an action plugin; nothing is sent to the host.
+  - Runs C(cyclotron_facts) on Linux/macOS hosts, or C(win_cyclotron_facts) on hosts with a PowerShell
+    shell, then maps the raw facts through the capability catalog into a validated Cyclotron manifest and
+    writes C(<dest>/<host>.json) on the controller atomically (temp file + rename).
   - Reports C(changed) only when the capabilities, managers, OS or errors differ from the file on
     disk; a new C(gathered_at) alone is not a change.
+  - Sources that failed on the host (a missing manager, a malformed MCP config) are listed in C(errors)
+    and shown as warnings; they never stop the manifest.
 options:
-  raw:
-    description: The C(cyclotron_raw) fact returned by C(cyclotron_facts).
+  facts:
+    description:
+      - Options for the facts module (see C(cyclotron_facts) and C(win_cyclotron_facts)); options the
+        Windows module does not have are dropped for Windows hosts.
+      - Without C(commands), the version probes of every catalog entry are used.
     type: dict
-  raw_windows:
-    description: The C(cyclotron_raw_windows) fact returned by C(win_cyclotron_facts); parsed on the controller.
-    type: dict
+    default: {}
   dest:
     description: Directory on the controller that holds C(<host>.json) manifests.
     type: path
@@ -30,31 +32,25 @@ options:
     description: Domain names and descriptions replacing the seven defaults.
     type: dict
   host:
-    description: Host name written into the manifest.
+    description: Host name written into the manifest; defaults to C(inventory_hostname).
     type: str
-    default: inventory_hostname
-  include_dependencies:
-    description: For Windows raw facts, keep packages installed only as dependencies.
-    type: bool
-    default: false
 attributes:
   check_mode:
     support: full
-    description: In check mode the manifest is built and validated but not written.
+    description: In check mode the facts are gathered and the manifest built and validated, but not written.
   diff_mode:
     support: none
 author: Cyclotron developers
 """
 
 EXAMPLES = r"""
-- name: Gather raw facts
-  cyclotron_facts:
-  register: cyclotron_gathered
-
-- name: Write the manifest
-  cyclotron_manifest:
-    raw: "{{ cyclotron_gathered.ansible_facts.cyclotron_raw }}"
+- name: Gather capabilities and write the manifest
+  cyclotron_gather:
     dest: "{{ playbook_dir }}/../manifests"
+    facts:
+      python_environments: [~/venv]
+      npm_prefixes: [~/.npm-global]
+  register: cyclotron_manifest_written
 """
 
 RETURN = r"""

@@ -1,0 +1,99 @@
+"""Action plugin: gather a host's capabilities and write its manifest on the controller, in one task.
+
+Runs cyclotron_facts (POSIX) or win_cyclotron_facts (PowerShell hosts) on the target,
+then normalises the raw facts through the catalog (cyclotron_py.normalize) and writes
+``<dest>/<host>.json`` atomically. One task per host keeps a fleet-wide gather cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from cyclotron_py.catalog import load_catalog
+from cyclotron_py.errors import CyclotronError
+from cyclotron_py.manifest_io import write_manifest
+from cyclotron_py.normalize import build_manifest
+
+# Options win_cyclotron_facts accepts; cyclotron_facts accepts these and more.
+_WINDOWS_OPTIONS = frozenset(
+    ("home", "sources", "env_files", "api_key_patterns", "project_dirs", "commands", "git_roots", "git_max_depth")
+)
+
+
+def catalog_probes(catalog: Any) -> list[dict[str, Any]]:
+    """Version probes of the catalog's entries, one per command, in the facts modules' shape."""
+    probes: dict[str, dict[str, Any]] = {}
+    for entry in catalog.entries.values():
+        if entry.verify is not None:
+            name = entry.verify.command[0]
+            probes.setdefault(name, {"name": name, "argv": list(entry.verify.command), "regex": entry.verify.regex})
+    return [probes[name] for name in sorted(probes)]
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("facts", "dest", "catalog", "domains", "host"))
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = self._task.args
+        host = str(args.get("host") or task_vars.get("inventory_hostname"))
+        dest = args.get("dest")
+        if not dest:
+            raise AnsibleActionFail("cyclotron_gather: 'dest' (the manifests directory on the controller) is required")
+        facts_args = {k: v for k, v in (args.get("facts") or {}).items() if v is not None}
+        try:
+            catalog = load_catalog(args.get("catalog") or None, args.get("domains") or None)
+        except CyclotronError as exc:
+            raise AnsibleActionFail(f"cyclotron_gather: {exc}") from None
+        facts_args.setdefault("commands", catalog_probes(catalog))
+
+        windows = getattr(self._connection._shell, "SHELL_FAMILY", "") == "powershell"
+        if windows:
+            if "mcp_project_dirs" in facts_args:
+                facts_args["project_dirs"] = facts_args.pop("mcp_project_dirs")
+            facts_args = {k: v for k, v in facts_args.items() if k in _WINDOWS_OPTIONS}
+        module = "win_cyclotron_facts" if windows else "cyclotron_facts"
+        gathered = self._execute_module(module_name=module, module_args=facts_args, task_vars=task_vars)
+        if gathered.get("failed") or gathered.get("unreachable"):
+            gathered.setdefault("msg", f"{module} failed on {host}")
+            return gathered
+
+        try:
+            facts = gathered.get("ansible_facts") or {}
+            if windows:
+                from cyclotron_py.windows import to_raw  # only Windows hosts need the parsers
+
+                raw = to_raw(
+                    facts.get("cyclotron_raw_windows") or {},
+                    include_dependencies=bool(facts_args.get("include_dependencies", False)),
+                )
+            else:
+                raw = facts.get("cyclotron_raw")
+            if not isinstance(raw, dict):
+                raise AnsibleActionFail(f"cyclotron_gather: {module} on {host} returned no raw facts")
+            manifest = build_manifest(host, raw, catalog)
+        except CyclotronError as exc:
+            raise AnsibleActionFail(f"cyclotron_gather: host {host}: {exc}") from None
+        except ValueError as exc:  # pydantic ValidationError is a ValueError
+            raise AnsibleActionFail(f"cyclotron_gather: host {host}: raw facts are malformed: {exc}") from None
+
+        path, changed = write_manifest(dest, manifest, check_mode=self._task.check_mode)
+        by_type: dict[str, int] = {}
+        for cap in manifest.capabilities:
+            by_type[cap.type] = by_type.get(cap.type, 0) + 1
+        result.update(
+            changed=changed,
+            path=str(path),
+            manifest=manifest.model_dump(mode="json"),
+            capabilities=len(manifest.capabilities),
+            by_type=dict(sorted(by_type.items())),
+            errors=[e.model_dump() for e in manifest.errors],
+        )
+        if manifest.errors:
+            result["warnings"] = [f"{host}: {e.source}: {e.message}" for e in manifest.errors]
+        return result
