@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import safety
 from .catalog import Catalog
 from .errors import PlanError
+from .manifest_io import atomic_write_text
 
 ApprovalMode = Literal["all", "low-risk", "none"]
 APPROVAL_MODES: tuple[str, ...] = ("all", "low-risk", "none")
@@ -319,19 +318,6 @@ def write_plan(plan: Plan, plans_dir: str | Path, generated_dir: str | Path) -> 
     """Write plans/<id>.json and generated/<id>.yml atomically; same id, same content."""
     plan_path = Path(plans_dir) / f"{plan.plan_id}.json"
     playbook_path = Path(generated_dir) / f"{plan.plan_id}.yml"
-    _atomic_write(plan_path, plan.model_dump_json(indent=2) + "\n")
-    _atomic_write(playbook_path, render_playbook(plan))
+    atomic_write_text(plan_path, plan.model_dump_json(indent=2) + "\n")
+    atomic_write_text(playbook_path, render_playbook(plan))
     return plan_path, playbook_path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

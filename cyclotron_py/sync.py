@@ -17,9 +17,9 @@ from typing import Any
 from .catalog import Catalog
 from .compare import capability_matrix, distribution_plan, unportable_by_host
 from .errors import ManifestError
+from .manifest_io import atomic_write_text
 from .models import Manifest
 from .plan import Plan, build_plan, render_playbook
-from .plan import _atomic_write as atomic_write
 
 FAILED_STATUSES = frozenset(("failed", "failed_rolled_back"))
 DONE_STATUSES = frozenset(("installed", "upgraded"))
@@ -209,8 +209,8 @@ def write_report(report: SyncReport, reports_dir: str | Path) -> tuple[Path, Pat
     base = Path(reports_dir)
     md = base / f"sync-{report.plan_id}.md"
     js = base / f"sync-{report.plan_id}.json"
-    atomic_write(md, report.markdown())
-    atomic_write(js, json.dumps(report.as_dict(), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(md, report.markdown())
+    atomic_write_text(js, json.dumps(report.as_dict(), indent=2, sort_keys=True) + "\n")
     return md, js
 
 
