@@ -39,7 +39,7 @@ def check_package(manager: str, package: str, *, where: str = "") -> str:
     pattern = _PACKAGE_PATTERNS.get(manager)
     if pattern is None:
         raise PlanError(f"{where}no installer for manager {manager!r}")
-    if not pattern.match(package):
+    if not pattern.fullmatch(package):
         raise PlanError(
             f"{where}{manager} package name {package!r} is not a valid {manager} name "
             "(shell metacharacters, spaces or a leading '-' are refused); fix the manifest it came from"
@@ -48,19 +48,19 @@ def check_package(manager: str, package: str, *, where: str = "") -> str:
 
 
 def check_version(version: str, *, where: str = "") -> str:
-    if version and not _VERSION.match(version):
+    if version and not _VERSION.fullmatch(version):
         raise PlanError(f"{where}version {version!r} is not a plain version string; fix the manifest")
     return version
 
 
 def check_env_name(name: str, *, where: str = "") -> str:
-    if not _ENV_NAME.match(name):
+    if not _ENV_NAME.fullmatch(name):
         raise PlanError(f"{where}{name!r} is not a valid environment variable name")
     return name
 
 
 def check_git_remote(remote: str, *, where: str = "") -> str:
-    if not _GIT_REMOTE.match(remote) or "::" in remote:
+    if not _GIT_REMOTE.fullmatch(remote) or "::" in remote:
         raise PlanError(
             f"{where}git remote {remote!r} is not an https, ssh, git, file URL or absolute path"
         )
@@ -68,7 +68,7 @@ def check_git_remote(remote: str, *, where: str = "") -> str:
 
 
 def check_mcp_name(name: str, *, where: str = "") -> str:
-    if not _MCP_NAME.match(name):
+    if not _MCP_NAME.fullmatch(name):
         raise PlanError(f"{where}MCP server name {name!r} must be letters, digits, '.', '_' or '-'")
     return name
 
