@@ -1,0 +1,441 @@
+"""Reports over a capability matrix: the terminal inventory, a Markdown diff report, JSON.
+
+Everything printed here came from manifests of other machines, so names are stripped of
+control characters (no terminal escapes) and escaped for Markdown. Install commands are
+display strings for people, built from argv lists with ``shlex.join``; nothing here runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
+
+from . import __version__
+from .compare import PRIORITIES, dumps
+
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MD_SPECIAL_RE = re.compile(r"([\\`*_\[\]|#<>!])")
+_ANSI = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
+
+PRESENT, MISSING, NOT_WANTED = "✅", "❌", "➖"
+
+
+def use_color(stream: TextIO) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def clean(text: Any) -> str:
+    """Text from a manifest, safe for a terminal: control characters become '?'."""
+    return _CONTROL_RE.sub("?", str(text))
+
+
+def md(text: Any) -> str:
+    """Text from a manifest, safe inside a Markdown table cell."""
+    return _MD_SPECIAL_RE.sub(r"\\\1", clean(text))
+
+
+def code(text: str) -> str:
+    """A Markdown code span that survives backticks in ``text``."""
+    text = clean(text).replace("|", "\\|")
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _painter(color: bool) -> Callable[[str, str], str]:
+    def paint(style: str, text: str) -> str:
+        if not color:
+            return text
+        codes = ";".join(_ANSI[s] for s in style.split("+"))
+        return f"\033[{codes}m{text}\033[0m"
+
+    return paint
+
+
+def _pct(value: float) -> str:
+    return f"{int(value + 0.5)}%"  # 66.7 -> 67%, as people round
+
+
+def _domain_order(matrix: Mapping[str, Any]) -> dict[str, int]:
+    return {d: i for i, d in enumerate(matrix.get("domains", []))}
+
+
+def _title(domain: str) -> str:
+    name = clean(domain).replace("_", " ").replace("-", " ")
+    return name.upper() if len(name) <= 2 else name.title()  # "ai" -> "AI"
+
+
+def _rows_by_domain(matrix: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, dict[str, Any]]]]]:
+    order = _domain_order(matrix)
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for cid, row in matrix["capabilities"].items():
+        groups.setdefault(row["domain"], []).append((cid, row))
+    out = []
+    for domain in sorted(groups, key=lambda d: (order.get(d, len(order)), d)):
+        rows = sorted(groups[domain], key=lambda item: (item[1]["name"].lower(), item[0]))
+        out.append((domain, rows))
+    return out
+
+
+def _mark(row: Mapping[str, Any], host: str) -> str:
+    if host in row["versions"]:
+        return PRESENT
+    if host in row["ignored"] or host in row["excluded"]:
+        return NOT_WANTED
+    return MISSING
+
+
+def _recs(
+    matrix: Mapping[str, Any], key: str = "recommended_distribution"
+) -> list[tuple[str, dict[str, Any]]]:
+    section = matrix.get(key, {})
+    return [(h, item) for h in matrix["hosts"] for item in section.get(f"to_{h}", [])]
+
+
+def _grouped(
+    items: Sequence[tuple[str, Mapping[str, Any]]], matrix: Mapping[str, Any]
+) -> list[tuple[Mapping[str, Any], list[str]]]:
+    """Items of several hosts grouped per capability id, in domain then name order."""
+    order = _domain_order(matrix)
+    groups: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+    for host, item in items:
+        groups.setdefault(item["id"], (item, []))[1].append(host)
+    return sorted(
+        groups.values(),
+        key=lambda g: (order.get(g[0]["domain"], len(order)), str(g[0]["name"]).lower(), g[0]["id"]),
+    )
+
+
+# --------------------------------------------------------------------------- terminal report
+
+
+def render_text(matrix: Mapping[str, Any], *, color: bool = False) -> str:
+    """The inventory report of the original design (Task 5.2), grouped by domain."""
+    paint = _painter(color)
+    hosts: list[str] = matrix["hosts"]
+    title = "CYCLOTRON CAPABILITY INVENTORY"
+    lines = [paint("bold", title), "=" * len(title)]
+    info = matrix.get("host_info", {})
+    described = ", ".join(f"{clean(h)} ({info.get(h, {}).get('os', '?')})" for h in hosts)
+    lines.append(f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}: {described}")
+    lines.append(f"Newest manifest: {matrix['comparison_timestamp']}")
+    coverage = matrix["coverage"]
+    per_host = " · ".join(f"{clean(h)} {_pct(coverage['by_host'][h]['percent'])}" for h in hosts)
+    lines.append(f"Coverage: {_pct(coverage['overall']['percent'])} overall · {per_host}")
+
+    rows = matrix["capabilities"]
+    width = min(max((len(clean(r["name"])) for r in rows.values()), default=0) + 1, 40)
+    for domain, domain_rows in _rows_by_domain(matrix):
+        figure = coverage["by_domain"].get(domain)
+        suffix = f" ({_pct(figure['percent'])})" if figure else ""
+        lines += ["", paint("bold", f"Domain: {_title(domain)}") + suffix]
+        for _cid, row in domain_rows:
+            cells = []
+            for h in hosts:
+                mark = _mark(row, h)
+                style = {"✅": "green", "❌": "red+bold", "➖": "dim"}[mark]
+                cells.append(paint(style, f"{mark} {clean(h)}"))
+            label = f"{clean(row['name'])}:".ljust(width)
+            lines.append(f"  {label} {'  '.join(cells)}  (Coverage: {_pct(row['coverage'])})")
+
+    missing = [(h, r) for h, r in _recs(matrix) if r["reason"] == "missing"]
+    sections = [
+        ("CRITICAL GAPS (install immediately):", "red+bold", "high"),
+        ("RECOMMENDED (install soon):", "yellow+bold", "normal"),
+        ("OPTIONAL (when convenient):", "bold", "low"),
+    ]
+    for heading, style, priority in sections:
+        items = [i for i in missing if i[1]["priority"] == priority]
+        if not items and heading.startswith("OPTIONAL"):
+            continue
+        lines += ["", paint(style, heading)]
+        groups = _grouped(items, matrix)
+        lines += [f"  - {clean(item['name'])} on {', '.join(map(clean, hs))}" for item, hs in groups]
+        if not groups:
+            lines.append("  (none)")
+
+    updates = [(h, r) for h, r in _recs(matrix) if r["reason"] != "missing"]
+    if updates:
+        lines += ["", paint("bold", "UPDATES (behind the fleet or off their pinned version):")]
+        for item, hs in _grouped(updates, matrix):
+            per = {h: r for h, r in updates if r["id"] == item["id"]}
+            detail = ", ".join(
+                f"{clean(h)} ({clean(per[h]['current_version'] or '?')} → "
+                f"{clean(per[h]['version'] or 'latest')})"
+                for h in hs
+            )
+            lines.append(f"  - {clean(item['name'])} on {detail}")
+
+    unportable = _recs(matrix, "unportable")
+    if unportable:
+        lines += ["", paint("bold", "CANNOT BE DISTRIBUTED:")]
+        by_reason: dict[tuple[str, str], list[str]] = {}
+        names: dict[str, str] = {}
+        for h, item in unportable:
+            by_reason.setdefault((item["id"], item["reason"]), []).append(h)
+            names[item["id"]] = item["name"]
+        for (cid, reason), hs in sorted(by_reason.items()):
+            lines.append(f"  - {clean(names[cid])} to {', '.join(map(clean, hs))}: {clean(reason)}")
+
+    excluded = _recs(matrix, "policy_excluded")
+    if excluded:
+        lines += ["", paint("bold", "KEPT AWAY BY POLICY:")]
+        for item, hs in _grouped(excluded, matrix):
+            lines.append(f"  - {clean(item['name'])} on {', '.join(map(clean, hs))}")
+    return "\n".join(lines) + "\n"
+
+
+def render_matrix_table(matrix: Mapping[str, Any], *, color: bool = False) -> str:
+    """`cyclotron matrix` without --json: one line per capability, one column per host."""
+    paint = _painter(color)
+    hosts: list[str] = matrix["hosts"]
+    rows = matrix["capabilities"]
+    id_width = min(max([len("CAPABILITY"), *(len(clean(c)) for c in rows)]), 48)
+    col = {h: max(len(clean(h)), 12) for h in hosts}
+
+    def cell(text: str, width: int) -> str:
+        text = clean(text)
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    header = "CAPABILITY".ljust(id_width) + "  " + "  ".join(cell(h, col[h]).ljust(col[h]) for h in hosts)
+    lines = [paint("bold", header + "  COVERAGE")]
+    for cid in sorted(rows):
+        row = rows[cid]
+        cells = []
+        for h in hosts:
+            if h in row["versions"]:
+                text, style = row["versions"][h] or "yes", "green"
+            elif h in row["ignored"] or h in row["excluded"]:
+                text, style = "policy", "dim"
+            else:
+                text, style = "-", "red"
+            cells.append(paint(style, cell(text, col[h]).ljust(col[h])))
+        lines.append(f"{cell(cid, id_width).ljust(id_width)}  {'  '.join(cells)}  {_pct(row['coverage'])}")
+    summary = matrix["summary"]
+    lines.append(
+        f"{summary['capabilities']} capabilities on {summary['hosts']} hosts: "
+        f"{summary['universal']} universal, {summary['partial']} partial, {summary['unique']} unique, "
+        f"{summary['drifted']} with version drift; "
+        f"{summary['recommendations']} recommended installs, {summary['unportable']} unportable"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_gaps_text(gaps: Mapping[str, Any]) -> str:
+    """`cyclotron diff --format text`: what each of two hosts lacks."""
+    a, b = gaps["pc_a"], gaps["pc_b"]
+    lines = [f"{clean(a)} vs {clean(b)} (newest manifest {gaps['comparison_timestamp']})"]
+    for host, other in ((a, b), (b, a)):
+        lines += ["", f"Missing from {clean(host)} (on {clean(other)}):"]
+        found = False
+        for key in sorted(gaps["gaps"]):
+            if not key.endswith(f"_missing_from_{host}"):
+                continue
+            category = key[: -len(f"_missing_from_{host}")].replace("_", " ")
+            for item in gaps["gaps"][key]:
+                version = f" {clean(item['version'])}" if item.get("version") else ""
+                lines.append(
+                    f"  - [{category}] {clean(item['name'])}{version} ({item['domain']}, {item['priority']})"
+                )
+                found = True
+        if not found:
+            lines.append("  (nothing)")
+    if gaps["version_drift"]:
+        lines += ["", "Version drift:"]
+        for entry in gaps["version_drift"]:
+            versions = ", ".join(f"{clean(h)} {clean(v)}" for v, hs in entry["versions"].items() for h in hs)
+            lines.append(f"  - {clean(entry['name'])}: {versions}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- Markdown report
+
+
+def install_command(rec: Mapping[str, Any], os_family: str = "linux") -> tuple[str, bool]:
+    """(display text, is_a_command) for one recommendation. For people only; never executed."""
+    manager, package = str(rec.get("manager", "")), str(rec.get("package", ""))
+    version = rec.get("version") or ""
+    details = rec.get("details") or {}
+    argv: list[str]
+    if manager == "winget":
+        argv = ["winget", "install", "--id", package, "--exact"] + (["--version", version] if version else [])
+    elif manager == "choco":
+        argv = ["choco", "install", package, "-y"] + (["--version", version] if version else [])
+    elif manager == "apt":
+        argv = ["sudo", "apt-get", "install", "-y", f"{package}={version}" if version else package]
+    elif manager == "rpm":
+        argv = ["sudo", "dnf", "install", "-y", f"{package}-{version}" if version else package]
+    elif manager == "brew":
+        argv = ["brew", "upgrade" if rec.get("reason") == "outdated" else "install", package]
+    elif manager == "pip":
+        argv = ["pip", "install", f"{package}=={version}" if version else package]
+    elif manager == "pipx":
+        force = ["--force"] if rec.get("reason") != "missing" else []
+        argv = ["pipx", "install", *force, f"{package}=={version}" if version else package]
+    elif manager == "npm":
+        argv = ["npm", "install", "-g", f"{package}@{version}" if version else package]
+    elif manager == "git":
+        branch = str(details.get("branch") or "")
+        argv = ["git", "clone", *(["--branch", branch] if branch else []), package]
+    elif manager == "env":
+        return f"set {package} from the vault", False
+    elif manager == "mcp":
+        if details.get("transport", "stdio") != "stdio":
+            return f"add MCP server {package} ({details.get('transport')}): {details.get('url', '')}", False
+        launch = [str(details.get("command", "")), *(str(a) for a in details.get("args", []))]
+        if os_family != "windows" and len(launch) > 2 and launch[0].lower() in ("cmd", "cmd.exe") \
+                and launch[1].lower() == "/c":
+            launch = launch[2:]  # Windows wraps npx in cmd /c; other hosts run it directly
+        return f"add MCP server {package}: {shlex.join(launch)}", False
+    else:
+        return f"install {package} with {manager}", False
+    return shlex.join(argv), True
+
+
+def render_markdown(matrix: Mapping[str, Any]) -> str:
+    """A diff report for a pull request or wiki page, prioritised by domain and criticality."""
+    hosts: list[str] = matrix["hosts"]
+    info = matrix.get("host_info", {})
+    summary = matrix["summary"]
+    coverage = matrix["coverage"]
+    order = _domain_order(matrix)
+    out: list[str] = ["# Cyclotron capability report", ""]
+    out.append(
+        f"_{len(hosts)} hosts compared · newest manifest {matrix['comparison_timestamp']} · "
+        f"{summary['capabilities']} capabilities, {_pct(coverage['overall']['percent'])} overall coverage · "
+        f"cyclotron {__version__}_"
+    )
+    out += ["", "## Summary", ""]
+    out += [
+        "| Host | OS | Coverage | To install | Updates | Cannot install | Kept away by policy |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for h in hosts:
+        recs = matrix["recommended_distribution"].get(f"to_{h}", [])
+        fig = coverage["by_host"][h]
+        out.append(
+            f"| {md(h)} | {md(info.get(h, {}).get('os', ''))} | {_pct(fig['percent'])} "
+            f"({fig['present']}/{fig['total']}) | {sum(r['reason'] == 'missing' for r in recs)} "
+            f"| {sum(r['reason'] != 'missing' for r in recs)} "
+            f"| {len(matrix['unportable'].get(f'to_{h}', []))} "
+            f"| {len(matrix['policy_excluded'].get(f'to_{h}', []))} |"
+        )
+
+    out += ["", "## Gaps by domain", ""]
+    any_gap = False
+    for domain, rows in _rows_by_domain(matrix):
+        gaps = [(cid, r) for cid, r in rows if r["status"] != "universal" or r["drift"]]
+        fig = coverage["by_domain"].get(domain)
+        everyone = len(rows) - len(gaps)
+        if not gaps:
+            continue
+        any_gap = True
+        out += [f"### {md(_title(domain))} ({_pct(fig['percent']) if fig else '-'})", ""]
+        out.append("| Capability | Priority | " + " | ".join(md(h) for h in hosts) + " | Coverage |")
+        out.append("|---|---|" + ":-:|" * len(hosts) + "---:|")
+        gaps.sort(key=lambda item: (PRIORITIES.index(item[1]["priority"]), item[1]["name"].lower(), item[0]))
+        for cid, row in gaps:
+            cells = []
+            for h in hosts:
+                mark = _mark(row, h)
+                version = row["versions"].get(h)
+                cells.append(f"{mark} {md(version)}" if version else mark)
+            out.append(
+                f"| **{md(row['name'])}** {code(cid)} | {row['priority']} | " + " | ".join(cells)
+                + f" | {_pct(row['coverage'])} |"
+            )
+        if everyone:
+            out.append("")
+            out.append(f"_…and {everyone} more every host has at the same version._")
+        out.append("")
+    if not any_gap:
+        out += ["Every host has every capability at the same version.", ""]
+
+    out += ["## Install plan per host", ""]
+    for h in hosts:
+        recs = list(matrix["recommended_distribution"].get(f"to_{h}", []))
+        family = info.get(h, {}).get("os", "linux")
+        out.append(f"### {md(h)} ({md(family)}): {len(recs)} item{'s' if len(recs) != 1 else ''}")
+        out.append("")
+        if not recs:
+            out += ["Nothing to install.", ""]
+            continue
+        recs.sort(key=lambda r: (PRIORITIES.index(r["priority"]), order.get(r["domain"], len(order)),
+                                 r["name"].lower(), r["id"]))
+        out += ["| Priority | Capability | Domain | Why | From | Install |", "|---|---|---|---|---|---|"]
+        for r in recs:
+            text, is_command = install_command(r, family)
+            why = r["reason"]
+            if r["reason"] != "missing":
+                why += f" ({md(r['current_version'] or '?')} → {md(r['version'] or 'latest')})"
+            shown = code(text) if is_command else md(text)
+            out.append(
+                f"| {r['priority']} | {md(r['name'])} | {md(r['domain'])} | {why} | {md(r['from_host'])} "
+                f"| {shown} |"
+            )
+        out.append("")
+
+    drift = matrix.get("version_drift", [])
+    if drift:
+        out += ["## Version drift", "", "| Capability | Latest | Behind | Versions |", "|---|---|---|---|"]
+        for e in drift:
+            versions = "; ".join(
+                f"{md(v)}: {', '.join(md(x) for x in hs)}" for v, hs in e["versions"].items()
+            )
+            behind = ", ".join(md(x) for x in e["behind"]) or "-"
+            flag = " (compared as text)" if not e["comparable"] else ""
+            out.append(f"| {md(e['name'])} | {md(e['latest'])}{flag} | {behind} | {versions} |")
+        out.append("")
+
+    unportable = _recs(matrix, "unportable")
+    if unportable:
+        out += ["## Cannot be distributed", "", "| Capability | Host | Reason |", "|---|---|---|"]
+        for h, item in sorted(unportable, key=lambda x: (x[1]["id"], x[0])):
+            out.append(f"| {md(item['name'])} {code(item['id'])} | {md(h)} | {md(item['reason'])} |")
+        out.append("")
+    excluded = _recs(matrix, "policy_excluded")
+    if excluded:
+        out += ["## Kept away by policy", "", "| Capability | Host | Reason |", "|---|---|---|"]
+        for h, item in sorted(excluded, key=lambda x: (x[1]["id"], x[0])):
+            out.append(f"| {md(item['name'])} {code(item['id'])} | {md(h)} | {md(item['reason'])} |")
+        out.append("")
+    out.append("_Install commands are shown for people to read; Cyclotron itself installs through its "
+               "installer roles from a reviewed plan (`cyclotron plan`)._")
+    return "\n".join(out) + "\n"
+
+
+def render_json(doc: Mapping[str, Any]) -> str:
+    return dumps(doc)
+
+
+def render(matrix: Mapping[str, Any], fmt: str, *, color: bool = False) -> str:
+    """One of the report formats: text, markdown or json."""
+    if fmt == "text":
+        return render_text(matrix, color=color)
+    if fmt == "markdown":
+        return render_markdown(matrix)
+    if fmt == "json":
+        return render_json(matrix)
+    raise ValueError(f"unknown report format {fmt!r}; use text, markdown or json")
+
+
+__all__ = [
+    "clean",
+    "code",
+    "install_command",
+    "md",
+    "render",
+    "render_gaps_text",
+    "render_json",
+    "render_markdown",
+    "render_matrix_table",
+    "render_text",
+    "use_color",
+]
