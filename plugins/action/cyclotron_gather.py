@@ -65,6 +65,7 @@ class ActionModule(ActionBase):
 
         try:
             facts = gathered.get("ansible_facts") or {}
+            raw: Any
             if windows:
                 from cyclotron_py.windows import to_raw  # only Windows hosts need the parsers
 

@@ -1227,10 +1227,7 @@ def gather_mcp(
     for path, assistant, scope, key in user_configs:
         read.add(path)
         servers += _servers_from(_load_config(path, errors), key, assistant, scope, path, errors)
-    if project_dirs is None:
-        dirs = claude_projects(data) + git_repos()
-    else:
-        dirs = [expand_path(p, home) for p in project_dirs]
+    dirs = claude_projects(data) + git_repos() if project_dirs is None else [expand_path(p, home) for p in project_dirs]
     seen = set()
     for proj in dirs:
         proj = os.path.normpath(proj)
