@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -225,12 +226,20 @@ def _item(host: str, rec: Mapping[str, Any], catalog: Catalog) -> PlanItem:
     elif role == "git":
         details = rec.get("details") or {}
         remote = safety.check_git_remote(str(details.get("remote") or package), where=where)
-        item.git = {"remote": remote, "repo_name": cap_id.rsplit("/", 1)[-1]}
+        item.git = {"remote": remote, "dest": f"~/src/{_repo_dir(cap_id)}"}
     elif role == "mcp":
         item.mcp = _mcp_spec(rec, where)
     else:
         safety.check_package(manager, package, where=where)
     return item
+
+
+def _repo_dir(cap_id: str) -> str:
+    """``git:github.com/me/notes`` -> ``notes``: the clone's directory under ~/src."""
+    name = cap_id.rsplit("/", 1)[-1].removeprefix("git:")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name) or name in (".", ".."):
+        raise PlanError(f"{cap_id}: repository name {name!r} cannot be a directory name")
+    return name
 
 
 def _mcp_spec(rec: Mapping[str, Any], where: str) -> dict[str, Any]:
