@@ -30,6 +30,9 @@ _VENV_SEED_PACKAGES = frozenset(("pip", "setuptools", "wheel", "distribute"))
 def git_identity(remote: str) -> str:
     """``https://user@github.com/a/b.git`` and ``git@github.com:a/b`` -> ``github.com/a/b``."""
     url = remote.strip()
+    if url.lower().startswith("file://"):
+        # file:///srv/x.git and /srv/x.git name the same repository
+        url = "/" + url[len("file://") :].lstrip("/")
     match = re.match(r"^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^/]+)(/.*)?$", url, re.IGNORECASE)
     if match:
         host, path = match.group(1), match.group(2) or ""

@@ -25,6 +25,7 @@ def raw(**parts):
         ("git@github.com:me/repo.git", "github.com/me/repo"),
         ("ssh://git@gitlab.example.com/group/sub/repo.git", "gitlab.example.com/group/sub/repo"),
         ("/srv/git/notes.git", "/srv/git/notes"),
+        ("file:///srv/git/notes.git", "/srv/git/notes"),
     ],
 )
 def test_git_identity(remote, identity):
