@@ -183,6 +183,8 @@ def _c_env(environ: Mapping[str, str]) -> dict[str, str]:
     env = dict(environ)
     env["LANG"] = "C"
     env["LC_ALL"] = "C"
+    # A version probe must not write: HashiCorp tools otherwise create ~/.terraform.d/checkpoint_*.
+    env["CHECKPOINT_DISABLE"] = "1"
     return env
 
 
