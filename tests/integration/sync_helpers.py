@@ -15,7 +15,6 @@ files as an SSH login), checks of the result through real SSH where it matters.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -32,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from .fleet import SSHD_DEFAULT_PATH, Fleet, FleetHost
+from .fleet import SSHD_DEFAULT_PATH, Fleet, FleetHost, _free_port, _kill_user_processes
 
 HOSTS: tuple[str, ...] = ("pc1", "pc2", "pc3")
 # Every venv is seeded with these; reset leaves them.
@@ -610,42 +609,7 @@ class HostSshd:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.proc = None
-        kill_user_processes(self.host.uid)
-
-
-def kill_user_processes(uid: int) -> None:
-    """Signal, by pid, the processes of one fleet user (its SSH sessions)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = _user_pids(uid)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and _user_pids(uid):
-            time.sleep(0.1)
-
-
-def _user_pids(uid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("Uid:") and int(line.split()[1]) == uid:
-                pids.append(int(entry.name))
-                break
-    return pids
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        _kill_user_processes(self.host.uid)
 
 
 def _venv_bin() -> str:
