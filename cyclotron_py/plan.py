@@ -58,6 +58,9 @@ KNOWN_MCP_TOOLS: dict[str, list[str]] = {
 }
 
 
+HOME_FROM_INVENTORY = "{{ {'HOME': cyclotron_home} if cyclotron_home is defined else {} }}"
+
+
 class PlanItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
@@ -299,6 +302,8 @@ def render_playbook(plan: Plan) -> str:
                 "name": f"Cyclotron {plan.plan_id}: install on {host.host}",
                 "hosts": host.host,
                 "gather_facts": False,
+                # As in sync.yml: "~/..." resolves against the host's cyclotron_home when set.
+                "environment": HOME_FROM_INVENTORY,
                 "tasks": tasks,
             }
         )
