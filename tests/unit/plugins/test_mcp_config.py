@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from ansible.module_utils.common.parameters import PASS_VARS
 from ansible.module_utils.testing import patch_module_args
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -53,6 +54,10 @@ def run(
         args.setdefault("entry", ENTRY)
     args["_ansible_check_mode"] = check
     args["_ansible_diff"] = diff
+    # ansible-core 2.21+ drops a module's `invocation` unless the controller asks for it
+    # (INJECT_INVOCATION); 2.19 always keeps it and rejects the unknown key.
+    if "inject_invocation" in PASS_VARS:
+        args["_ansible_inject_invocation"] = True
     with patch_module_args(args), pytest.raises(SystemExit):
         mcp_config.main()
     result: dict[str, Any] = json.loads(capsys.readouterr().out)
