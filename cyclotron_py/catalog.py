@@ -262,6 +262,18 @@ def load_catalog(
     domains: dict[str, str] | None = None,
 ) -> Catalog:
     """The shipped catalog merged with inventory ``overrides`` (entries there win)."""
+    if not overrides and not domains:
+        return _default_catalog()
+    return _build_catalog(overrides, domains)
+
+
+@lru_cache(maxsize=1)
+def _default_catalog() -> Catalog:
+    # Built once per process (and before Ansible forks, see plugins/callback/cyclotron_preload.py).
+    return _build_catalog(None, None)
+
+
+def _build_catalog(overrides: dict[str, Any] | None, domains: dict[str, str] | None) -> Catalog:
     domains = dict(domains or DEFAULT_DOMAINS)
     entries, defaults = _parse(_shipped(), "shipped catalog", domains)
     if overrides:

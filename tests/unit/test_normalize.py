@@ -120,3 +120,11 @@ def test_bad_entries_become_errors_not_exceptions():
     sources = [e.source for e in manifest.errors]
     assert sources[0] == "choco"
     assert "nosuch" in sources and "command:evil;rm -rf" in sources
+
+
+def test_default_catalog_is_built_once_and_overrides_are_not_cached():
+    from cyclotron_py.catalog import load_catalog
+
+    assert load_catalog() is load_catalog()
+    extra = {"capabilities": {"mytool": {"name": "My tool", "domain": "development", "packages": {"pip": "mytool"}}}}
+    assert "mytool" in load_catalog(extra) and "mytool" not in load_catalog()
