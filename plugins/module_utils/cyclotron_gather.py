@@ -441,23 +441,26 @@ def brew_prefixes(option: Sequence[str] | None, home: str, environ: Mapping[str,
     return found
 
 
+def _subdirs(path: str, errors: Errors, missing_ok: bool = False) -> list[str] | None:
+    """Sorted names of the visible subdirectories of path; None (error recorded) if unreadable."""
+    try:
+        return sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
+    except FileNotFoundError:
+        if missing_ok:
+            return []
+        _file_error(errors, path, FileNotFoundError(f"{path} disappeared while reading"))
+        return None
+    except OSError as exc:
+        _file_error(errors, path, exc)
+        return None
+
+
 def gather_brew(prefix: str, include_deps: bool, errors: Errors) -> list[Pkg]:
     packages: list[Pkg] = []
     cellar = os.path.join(prefix, "Cellar")
-    try:
-        formulae = sorted(e.name for e in os.scandir(cellar) if e.is_dir() and not e.name.startswith("."))
-    except FileNotFoundError:
-        formulae = []
-    except OSError as exc:
-        _file_error(errors, cellar, exc)
-        formulae = []
-    for name in formulae:
+    for name in _subdirs(cellar, errors, missing_ok=True) or []:
         fdir = os.path.join(cellar, name)
-        try:
-            versions = [e.name for e in os.scandir(fdir) if e.is_dir() and not e.name.startswith(".")]
-        except OSError as exc:
-            _file_error(errors, fdir, exc)
-            continue
+        versions = _subdirs(fdir, errors)
         if not versions:
             continue
         # The opt/ link names the version brew considers current.
@@ -478,22 +481,9 @@ def gather_brew(prefix: str, include_deps: bool, errors: Errors) -> list[Pkg]:
                 {"manager": "brew", "name": name, "version": version, "top_level": top, "path": prefix}
             )
     caskroom = os.path.join(prefix, "Caskroom")
-    try:
-        casks = sorted(e.name for e in os.scandir(caskroom) if e.is_dir() and not e.name.startswith("."))
-    except FileNotFoundError:
-        casks = []
-    except OSError as exc:
-        _file_error(errors, caskroom, exc)
-        casks = []
-    for name in casks:
-        try:
-            versions = [
-                e.name
-                for e in os.scandir(os.path.join(caskroom, name))
-                if e.is_dir() and not e.name.startswith(".")
-            ]
-        except OSError as exc:
-            _file_error(errors, os.path.join(caskroom, name), exc)
+    for name in _subdirs(caskroom, errors, missing_ok=True) or []:
+        versions = _subdirs(os.path.join(caskroom, name), errors)
+        if versions is None:
             continue
         packages.append(
             {
