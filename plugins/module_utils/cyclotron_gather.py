@@ -71,6 +71,41 @@ DEFAULTS: dict[str, Any] = {
     "apt_extended_states_path": APT_EXTENDED_STATES,
 }
 
+# The module's options in AnsibleModule argument_spec form. The cyclotron_facts module and the
+# cyclotron_gather action (which validates on the controller, then runs this file as a plain script)
+# share it, so both accept and default exactly the same options.
+ARGUMENT_SPEC: dict[str, Any] = {
+    "home": {"type": "path"},
+    "sources": {"type": "list", "elements": "str", "choices": list(ALL_SOURCES), "default": list(ALL_SOURCES)},
+    "include_dependencies": {"type": "bool", "default": False},
+    # str, not path: "~" must resolve against home, not the module user's HOME.
+    "python_environments": {"type": "list", "elements": "str", "default": []},
+    "pipx_home": {"type": "str"},
+    "npm_prefixes": {"type": "list", "elements": "str"},
+    "mcp_project_dirs": {"type": "list", "elements": "str"},
+    "api_key_patterns": {"type": "list", "elements": "str", "default": list(DEFAULT_API_KEY_PATTERNS)},
+    "read_environment": {"type": "bool", "default": True},
+    "env_files": {"type": "list", "elements": "str", "default": ["~/.env"]},
+    "commands": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": {
+            "name": {"type": "str", "required": True},
+            "argv": {"type": "list", "elements": "str", "required": True},
+            "regex": {"type": "str"},
+        },
+    },
+    "git_roots": {"type": "list", "elements": "str", "default": list(DEFAULT_GIT_ROOTS)},
+    "git_max_depth": {"type": "int", "default": 3},
+    "probe_cache": {"type": "str", "default": "~/.cache/cyclotron/probes.json"},
+    "brew_prefixes": {"type": "list", "elements": "str"},
+    "dpkg_status_path": {"type": "path", "default": DPKG_STATUS},
+    "apt_extended_states_path": {"type": "path", "default": APT_EXTENDED_STATES},
+}
+# Options of type path: AnsibleModule expands "~" and $VARS in them on the host.
+PATH_OPTIONS = tuple(name for name, spec in ARGUMENT_SPEC.items() if spec["type"] == "path")
+
 COMMAND_TIMEOUT = 10
 PYTHON_PROBE_TIMEOUT = 20
 RPM_TIMEOUT = 120
@@ -1569,3 +1604,48 @@ def gather(
         "git_repos": results.get("git", []),
         "errors": errors,
     }
+
+
+def option_errors(params: Mapping[str, Any]) -> list[str]:
+    """Option values that are mistakes in the play rather than in the host, as messages."""
+    problems = []
+    for pattern in params.get("api_key_patterns") or []:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(f"api_key_patterns: invalid regular expression {pattern!r}: {exc}")
+    for index, spec in enumerate(params.get("commands") or []):
+        if not spec.get("argv"):
+            problems.append(f"commands[{index}] ({spec.get('name')}): argv must list the command to run")
+        if spec.get("regex"):
+            try:
+                re.compile(spec["regex"])
+            except re.error as exc:
+                problems.append(f"commands[{index}] ({spec.get('name')}): invalid regex {spec['regex']!r}: {exc}")
+    depth = params.get("git_max_depth")
+    if depth is not None and int(depth) < 0:
+        problems.append(f"git_max_depth must be 0 or more, got {depth}")
+    return problems
+
+
+def run_as_script(params: Mapping[str, Any]) -> None:
+    """Entry point when this file is piped to the host's Python as a plain script (no AnsiballZ).
+
+    ``params`` were validated against ARGUMENT_SPEC on the controller, except path expansion, which
+    belongs on the host. Prints one JSON result in the module's shape and exits.
+    """
+    opts = dict(params)
+    for name in PATH_OPTIONS:
+        if opts.get(name):
+            opts[name] = os.path.expanduser(os.path.expandvars(opts[name]))
+    problems = option_errors(opts)
+    if problems:
+        result: dict[str, Any] = {"failed": True, "msg": "; ".join(problems)}
+    else:
+        try:
+            result = {"changed": False, "ansible_facts": {"cyclotron_raw": gather(opts)}}
+        except Exception as exc:  # noqa: BLE001 - reported to the controller as a failed task
+            result = {"failed": True, "msg": f"cyclotron_gather failed on the host: {_reason(exc)}"}
+    sys.stdout.write(json.dumps(result))
+    sys.stdout.flush()
+    sys.exit(1 if result.get("failed") else 0)

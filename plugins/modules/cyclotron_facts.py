@@ -287,76 +287,15 @@ ansible_facts:
 """
 
 # Ansible module layout: the documentation strings come first, then the imports.
-import re  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.cyclotron_gather import (  # noqa: E402
-    ALL_SOURCES,
-    APT_EXTENDED_STATES,
-    DEFAULT_API_KEY_PATTERNS,
-    DEFAULT_GIT_ROOTS,
-    DPKG_STATUS,
-    gather,
-)
-
-
-def build_module() -> AnsibleModule:
-    argument_spec = dict(
-        home=dict(type="path"),
-        sources=dict(type="list", elements="str", choices=list(ALL_SOURCES), default=list(ALL_SOURCES)),
-        include_dependencies=dict(type="bool", default=False),
-        # str, not path: "~" must resolve against home, not the module user's HOME.
-        python_environments=dict(type="list", elements="str", default=[]),
-        pipx_home=dict(type="str"),
-        npm_prefixes=dict(type="list", elements="str"),
-        mcp_project_dirs=dict(type="list", elements="str"),
-        api_key_patterns=dict(type="list", elements="str", default=list(DEFAULT_API_KEY_PATTERNS)),
-        read_environment=dict(type="bool", default=True),
-        env_files=dict(type="list", elements="str", default=["~/.env"]),
-        commands=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(
-                name=dict(type="str", required=True),
-                argv=dict(type="list", elements="str", required=True),
-                regex=dict(type="str"),
-            ),
-        ),
-        git_roots=dict(type="list", elements="str", default=list(DEFAULT_GIT_ROOTS)),
-        git_max_depth=dict(type="int", default=3),
-        probe_cache=dict(type="str", default="~/.cache/cyclotron/probes.json"),
-        brew_prefixes=dict(type="list", elements="str"),
-        dpkg_status_path=dict(type="path", default=DPKG_STATUS),
-        apt_extended_states_path=dict(type="path", default=APT_EXTENDED_STATES),
-    )
-    return AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-
-
-def _check_params(module: AnsibleModule) -> None:
-    """Reject option values that are mistakes in the play rather than in the host."""
-    for pattern in module.params["api_key_patterns"]:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            module.fail_json(msg=f"api_key_patterns: invalid regular expression {pattern!r}: {exc}")
-    for index, spec in enumerate(module.params["commands"]):
-        if not spec["argv"]:
-            module.fail_json(msg=f"commands[{index}] ({spec['name']}): argv must list the command to run")
-        if spec.get("regex"):
-            try:
-                re.compile(spec["regex"])
-            except re.error as exc:
-                module.fail_json(
-                    msg=f"commands[{index}] ({spec['name']}): invalid regex {spec['regex']!r}: {exc}"
-                )
-    if module.params["git_max_depth"] < 0:
-        module.fail_json(msg=f"git_max_depth must be 0 or more, got {module.params['git_max_depth']}")
+from ansible.module_utils.cyclotron_gather import ARGUMENT_SPEC, gather, option_errors  # noqa: E402
 
 
 def main() -> None:
-    module = build_module()
-    _check_params(module)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    problems = option_errors(module.params)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     facts = gather({**module.params, "check_mode": module.check_mode})
     # Read-only: check mode gathers the same facts.
     module.exit_json(changed=False, ansible_facts={"cyclotron_raw": facts})

@@ -13,6 +13,11 @@ description:
     disk; a new C(gathered_at) alone is not a change.
   - Sources that failed on the host (a missing manager, a malformed MCP config) are listed in C(errors)
     and shown as warnings; they never stop the manifest.
+  - On POSIX hosts whose Python is known (C(ansible_python_interpreter) set, or discovered earlier) and
+    whose connection pipelines, the options are validated on the controller against C(cyclotron_facts)'
+    argument spec and the gatherer (standard library only) is piped to that Python as a plain script,
+    without the AnsiballZ wrapper. The result is the same as running C(cyclotron_facts); otherwise the
+    module itself runs.
 options:
   facts:
     description:
@@ -59,6 +64,11 @@ path:
   returned: always
   type: str
   sample: /home/me/cyclotron/manifests/pc1.json
+gatherer:
+  description: How the facts were read on the host, C(script) (piped gatherer) or the module's name.
+  returned: always
+  type: str
+  sample: script
 manifest:
   description: The manifest written (or, in check mode, that would be written).
   returned: always

@@ -671,8 +671,8 @@ def test_evaluate_marker(marker: str, expected: bool) -> None:
     assert cg.evaluate_marker(marker, env) is expected
 
 
-def _run_ansible(world: dict[str, Any], args: dict[str, Any], *extra: str) -> subprocess.CompletedProcess:
-    """`ansible localhost -m cyclotron_facts` with the project config and the JSON stdout callback."""
+def _ansible_env(world: dict[str, Any], **extra: str) -> dict[str, str]:
+    """The project config, a private ANSIBLE_HOME, the JSON stdout callback and a token in the environment."""
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
@@ -682,6 +682,13 @@ def _run_ansible(world: dict[str, Any], args: dict[str, Any], *extra: str) -> su
         ANSIBLE_LOCAL_TEMP=str(world["root"] / "at"),
         MY_SERVICE_TOKEN=SECRETS[10],
     )
+    env.update(extra)
+    return env
+
+
+def _run_ansible(world: dict[str, Any], args: dict[str, Any], *extra: str) -> subprocess.CompletedProcess:
+    """`ansible localhost -m cyclotron_facts` with the project config and the JSON stdout callback."""
+    env = _ansible_env(world)
     argv = [
         str(ANSIBLE),
         "localhost",
@@ -759,3 +766,97 @@ def test_probe_cache_skips_unchanged_binaries(tmp_path):
     other = str(tmp_path / "other.json")
     cg.gather_commands(spec, env, [], other, save_cache=False)
     assert not os.path.exists(other)
+
+
+def _gather_action(
+    world: dict[str, Any], facts: dict[str, Any], dest: Path, *extra: str, pipelining: bool = True
+) -> dict[str, Any]:
+    """`ansible localhost -m cyclotron_gather`: with pipelining it pipes the gatherer as a script."""
+    env = _ansible_env(world, ANSIBLE_PIPELINING=str(pipelining))
+    argv = [
+        str(ANSIBLE), "localhost", "-i", "localhost,", "-c", "local", "-m", "cyclotron_gather",
+        "-e", f"ansible_python_interpreter={VENV_PY}",
+        "-a", json.dumps({"dest": str(dest), "facts": facts}),
+        *extra,
+    ]  # fmt: skip
+    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    _assert_no_secrets(proc.stdout + proc.stderr)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    result["rc"] = proc.returncode
+    return result
+
+
+def test_gather_action_script_matches_the_module(world: dict[str, Any], tmp_path: Path) -> None:
+    """The piped gatherer and the cyclotron_facts module build the same manifest."""
+    facts = {k: v for k, v in world["params"].items() if k != "api_key_patterns"}
+    by_script = _gather_action(world, facts, tmp_path / "script")
+    by_module = _gather_action(world, facts, tmp_path / "module", pipelining=False)
+    assert (by_script["rc"], by_module["rc"]) == (0, 0), (by_script, by_module)
+    assert (by_script["gatherer"], by_module["gatherer"]) == ("script", "cyclotron_facts")
+    for result in (by_script, by_module):
+        result["manifest"].pop("gathered_at")
+    assert by_script["manifest"] == by_module["manifest"]
+    assert by_script["capabilities"] > 10 and "MY_SERVICE_TOKEN" in json.dumps(by_script["manifest"])
+
+    checked = _gather_action(world, facts, tmp_path / "check", "--check")
+    assert checked["rc"] == 0 and checked["gatherer"] == "script"
+    assert not (tmp_path / "check").exists()
+
+
+@pytest.mark.parametrize(
+    ("facts", "message"),
+    [
+        ({"git_max_depth": "deep"}, "git_max_depth"),
+        ({"sources": ["python", "floppy"]}, "floppy"),
+        ({"sources": ["api_keys"], "api_key_patterns": ["(unclosed"]}, "invalid regular expression '(unclosed'"),
+        ({"commands": [{"name": "x", "argv": []}]}, "argv must list the command"),
+    ],
+)
+def test_gather_action_script_rejects_bad_options(
+    world: dict[str, Any], tmp_path: Path, facts: dict[str, Any], message: str
+) -> None:
+    result = _gather_action(world, facts, tmp_path)
+    assert result["rc"] != 0 and result["failed"] is True
+    assert message in result["msg"]
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_script_expands_paths_on_the_host() -> None:
+    """Path options stay as written on the controller; the host expands ~ and $VARS."""
+    spec = importlib.util.spec_from_file_location("gather_action", REPO / "plugins" / "action" / "cyclotron_gather.py")
+    assert spec is not None and spec.loader is not None
+    action = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(action)
+    params = action.script_params({"home": "~/x", "dpkg_status_path": "$CYC_ROOT/status"}, check_mode=True)
+    assert params["home"] == "~/x" and params["dpkg_status_path"] == "$CYC_ROOT/status"
+    assert params["check_mode"] is True and params["git_max_depth"] == 3
+
+
+def test_gather_script_sees_the_task_environment(world: dict[str, Any], tmp_path: Path) -> None:
+    """`environment:` on the play reaches the piped gatherer as it reaches modules."""
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "environment": {"CYC_PLAY_ONLY_TOKEN": SECRETS[11]},
+            "tasks": [
+                {
+                    "cyclotron_gather": {"dest": str(tmp_path / "m"), "facts": {"sources": ["api_keys"]}},
+                    "register": "gathered",
+                },
+                {"ansible.builtin.assert": {"that": ["gathered.gatherer == 'script'"]}},
+            ],
+        }
+    ]
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(json.dumps(play))
+    env = _ansible_env(world, ANSIBLE_STDOUT_CALLBACK="default")
+    proc = subprocess.run(
+        [str(ANSIBLE) + "-playbook", "-i", "localhost,", "-c", "local", str(playbook),
+         "-e", f"ansible_python_interpreter={VENV_PY}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    _assert_no_secrets(proc.stdout + proc.stderr + (tmp_path / "m" / "localhost.json").read_text())
+    assert "CYC_PLAY_ONLY_TOKEN" in (tmp_path / "m" / "localhost.json").read_text()
