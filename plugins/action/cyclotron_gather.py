@@ -13,17 +13,14 @@ several times the gathering itself). Anything else goes through the module as us
 
 from __future__ import annotations
 
-import importlib.util
-import json
-from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from cyclotron_py import hostscript
 from cyclotron_py.catalog import load_catalog
 from cyclotron_py.errors import CyclotronError
 from cyclotron_py.manifest_io import write_manifest
@@ -33,43 +30,16 @@ from cyclotron_py.normalize import build_manifest
 _WINDOWS_OPTIONS = frozenset(
     ("home", "sources", "env_files", "api_key_patterns", "project_dirs", "commands", "git_roots", "git_max_depth")
 )
-
-
-GATHER_SOURCE_PATH = Path(__file__).resolve().parents[1] / "module_utils" / "cyclotron_gather.py"
-
-
-@cache
-def gather_utils() -> tuple[ModuleType, str]:
-    """The host-side gatherer, imported here for its argument spec, and its source to send."""
-    source = GATHER_SOURCE_PATH.read_text(encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("cyclotron_gather_host_code", GATHER_SOURCE_PATH)
-    if spec is None or spec.loader is None:
-        raise AnsibleActionFail(f"cyclotron_gather: cannot load {GATHER_SOURCE_PATH}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module, source
+GATHER_CODE = Path(__file__).resolve().parents[1] / "module_utils" / "cyclotron_gather.py"
 
 
 def script_params(facts_args: dict[str, Any], check_mode: bool) -> dict[str, Any]:
-    """Validate and default the facts options as AnsibleModule would, except path expansion.
-
-    Path options stay strings here: "~" and $VARS must expand on the host, not the controller.
-    """
-    utils, _source = gather_utils()
-    spec = {
-        name: {**option, "type": "str"} if option["type"] == "path" else option
-        for name, option in utils.ARGUMENT_SPEC.items()
-    }
-    validated = ArgumentSpecValidator(spec).validate(facts_args)
+    """Validate and default the facts options as AnsibleModule would, except path expansion."""
+    utils, _source = hostscript.host_code(GATHER_CODE)
+    validated = ArgumentSpecValidator(hostscript.controller_spec(utils.ARGUMENT_SPEC)).validate(facts_args)
     if validated.error_messages:
         raise AnsibleActionFail("cyclotron_gather: facts: " + "; ".join(validated.error_messages))
     return {**validated.validated_parameters, "check_mode": check_mode}
-
-
-def script_payload(params: dict[str, Any]) -> bytes:
-    """The gatherer's source followed by the call that runs it with ``params``."""
-    _utils, source = gather_utils()
-    return f"{source}\n\nrun_as_script(json.loads({json.dumps(params)!r}))\n".encode()
 
 
 def catalog_probes(catalog: Any) -> list[dict[str, Any]]:
@@ -107,9 +77,10 @@ class ActionModule(ActionBase):
                 facts_args["project_dirs"] = facts_args.pop("mcp_project_dirs")
             facts_args = {k: v for k, v in facts_args.items() if k in _WINDOWS_OPTIONS}
         module = "win_cyclotron_facts" if windows else "cyclotron_facts"
-        interpreter = None if windows else self._known_python(task_vars)
+        interpreter = None if windows else hostscript.known_python(self, task_vars)
         if interpreter:
-            gathered, gatherer = self._run_gather_script(interpreter, facts_args), "script"
+            params = script_params(facts_args, bool(self._task.check_mode))
+            gathered, gatherer = hostscript.run(self, interpreter, GATHER_CODE, params), "script"
         else:
             gathered = self._execute_module(module_name=module, module_args=facts_args, task_vars=task_vars)
             gatherer = module
@@ -153,46 +124,3 @@ class ActionModule(ActionBase):
         if manifest.errors:
             result["warnings"] = [f"{host}: {e.source}: {e.message}" for e in manifest.errors]
         return result
-
-    def _known_python(self, task_vars: dict[str, Any]) -> str | None:
-        """The host's Python when it is set or already discovered and the connection can pipeline.
-
-        None sends the task through the module, which discovers the interpreter and copes
-        with connections or become methods that cannot pipeline.
-        """
-        try:
-            if not self._connection.is_pipelining_enabled(wrap_async=False):
-                return None
-        except (AttributeError, TypeError):
-            return None
-        interpreter = task_vars.get("ansible_python_interpreter")
-        if interpreter is None:
-            interpreter = (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python")
-        if not interpreter:
-            return None
-        interpreter = str(self._templar.template(interpreter)).strip()
-        return interpreter or None
-
-    def _run_gather_script(self, interpreter: str, facts_args: dict[str, Any]) -> dict[str, Any]:
-        """Pipe the gatherer to the host's Python; returns a result in the module's shape."""
-        params = script_params(facts_args, bool(self._task.check_mode))
-        command = self._connection._shell.build_module_command(
-            self._compute_environment_string(), "#!" + interpreter, ""
-        )
-        res = self._low_level_execute_command(command, sudoable=True, in_data=script_payload(params))
-        stdout = str(res.get("stdout") or "")
-        start = stdout.find('{"')
-        try:
-            data = json.loads(stdout[start:]) if start >= 0 else None
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            stderr = str(res.get("stderr") or "").strip()
-            return {
-                "failed": True,
-                "rc": res.get("rc"),
-                "msg": f"cyclotron_gather: {interpreter} on the host returned no result (exit {res.get('rc')}): "
-                + (stderr[-2000:] or stdout[-2000:] or "no output")
-                + ". Check ansible_python_interpreter for this host.",
-            }
-        return data

@@ -1,0 +1,89 @@
+"""Run a standard-library module_utils file on a host as a plain script, for action plugins.
+
+An Ansible module pays for the AnsiballZ wrapper and for importing ``ansible.module_utils.basic``
+on the host (~0.14 s of CPU per call, more than reading a host's packages or checking a version).
+Cyclotron's host code (``plugins/module_utils/cyclotron_gather.py``, ``cyclotron_install.py``)
+needs only the standard library, so an action plugin can validate the options on the controller
+with the module's own argument spec and pipe the file, followed by one call, to the host's Python,
+the way Ansible pipelines a module. Hosts where that is not possible (unknown Python, a connection
+or become method that cannot pipeline) go through the module instead.
+
+The functions take the running action plugin (duck-typed: this package does not import Ansible).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+@cache
+def host_code(path: Path) -> tuple[ModuleType, str]:
+    """A module_utils file imported on the controller (for its argument spec), and its source."""
+    source = path.read_text(encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(f"cyclotron_host_code_{path.stem}", path)
+    if spec is None or spec.loader is None:  # pragma: no cover - only for a broken install
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, source
+
+
+def controller_spec(argument_spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with path options as plain strings: "~" and $VARS must expand on the host."""
+    return {name: {**opt, "type": "str"} if opt.get("type") == "path" else opt for name, opt in argument_spec.items()}
+
+
+def payload(path: Path, params: dict[str, Any]) -> bytes:
+    """The host code's source followed by ``run_as_script(params)``."""
+    _module, source = host_code(path)
+    return f"{source}\n\nrun_as_script(json.loads({json.dumps(params)!r}))\n".encode()
+
+
+def known_python(action: Any, task_vars: dict[str, Any]) -> str | None:
+    """The host's Python when it is set or already discovered and the connection can pipeline."""
+    try:
+        if not action._connection.is_pipelining_enabled(wrap_async=False):
+            return None
+    except (AttributeError, TypeError):
+        return None
+    if getattr(action._connection._shell, "SHELL_FAMILY", "") == "powershell":
+        return None
+    interpreter = task_vars.get("ansible_python_interpreter")
+    if interpreter is None:
+        interpreter = (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python")
+    if not interpreter:
+        return None
+    text = str(action._templar.template(interpreter)).strip()
+    return text or None
+
+
+def run(action: Any, interpreter: str, path: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """Pipe the host code at ``path`` to ``interpreter`` with the task's environment and become.
+
+    Returns the script's JSON result, or a failed result that shows the host's output.
+    """
+    command = action._connection._shell.build_module_command(
+        action._compute_environment_string(), "#!" + interpreter, ""
+    )
+    res = action._low_level_execute_command(command, sudoable=True, in_data=payload(path, params))
+    stdout = str(res.get("stdout") or "")
+    start = stdout.find("{")
+    try:
+        data = json.loads(stdout[start:]) if start >= 0 else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        return data
+    stderr = str(res.get("stderr") or "").strip()
+    return {
+        "failed": True,
+        "rc": res.get("rc"),
+        "msg": f"{interpreter} on the host returned no result (exit {res.get('rc')}): "
+        + (stderr[-2000:] or stdout[-2000:] or "no output")
+        + ". Check ansible_python_interpreter for this host.",
+    }

@@ -1,0 +1,321 @@
+# Copyright: Cyclotron contributors
+# Apache-2.0
+"""Install one pip or npm package on a host: read before, decide, install, read back; or restore.
+
+Runs on target hosts, inside the ``cyclotron_package`` module or piped to the host's Python as a
+plain script by the ``cyclotron_package`` action, so it depends on the standard library only and
+keeps to Python 3.8 syntax. Every command is an argv list; names and versions are checked against
+the same patterns as ``cyclotron_py/safety.py`` before anything runs.
+
+Result keys: ``changed``, ``action`` (install, upgrade, pin, none; remove or reinstall when
+restoring), ``before`` and ``after`` (version, "" = absent), ``want``, ``attempted`` (the host may
+have changed, so a rollback is due), and on failure ``failed`` and ``msg``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+MANAGERS = ("pip", "npm")
+NAME_PATTERNS = {
+    "pip": re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?"),
+    "npm": re.compile(r"(?:@[a-z0-9][a-z0-9._~-]{0,100}/)?[A-Za-z0-9][A-Za-z0-9._~-]{0,213}"),
+}
+VERSION_PATTERN = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9.+:~_-]{0,63})?")
+INSTALL_TIMEOUT = 900
+READ_TIMEOUT = 60
+
+# The options, in AnsibleModule argument_spec form, shared by the module and the action.
+ARGUMENT_SPEC: dict[str, Any] = {
+    "manager": {"type": "str", "required": True, "choices": list(MANAGERS)},
+    "package": {"type": "str", "required": True},
+    "version": {"type": "str", "default": ""},
+    "pinned": {"type": "bool", "default": False},
+    "state": {"type": "str", "default": "present", "choices": ["present", "restored"]},
+    "before": {"type": "str", "default": ""},
+    "python": {"type": "str", "default": ""},
+    "virtualenv": {"type": "str", "default": ""},
+    "virtualenv_command": {"type": "str", "default": "python3 -m venv"},
+    "pip_executable": {"type": "str", "default": ""},
+    "extra_args": {"type": "str", "default": ""},
+    "npm_executable": {"type": "str", "default": "npm"},
+    "npm_prefix": {"type": "str", "default": ""},
+    "retries": {"type": "int", "default": 3},
+    "retry_delay": {"type": "float", "default": 5.0},
+}
+
+PIP_READ_SCRIPT = (
+    "import sys\n"
+    "from importlib.metadata import PackageNotFoundError, version\n"
+    "try:\n"
+    "    print(version(sys.argv[1]))\n"
+    "except PackageNotFoundError:\n"
+    "    pass\n"
+)
+
+
+class InstallError(Exception):
+    """A problem with the item or the host; the message says what and how to fix it."""
+
+
+def version_key(text: str) -> tuple[tuple[int, Any], ...]:
+    """Loose ordering of versions (1.10 > 1.9, 2.0.0 > 2.0.0rc1 is not attempted): numbers as numbers."""
+    parts = re.findall(r"\d+|[A-Za-z]+", text)
+    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts)
+
+
+def option_errors(params: Mapping[str, Any]) -> list[str]:
+    """Item problems found before touching the host."""
+    manager = params.get("manager")
+    problems = []
+    if manager not in NAME_PATTERNS:
+        return [f"manager must be one of {', '.join(MANAGERS)}, got {manager!r}"]
+    package = params.get("package") or ""
+    if not NAME_PATTERNS[manager].fullmatch(package):
+        problems.append(
+            f"invalid {manager} item: package {package!r} must be a plain {manager} name "
+            "(no options, URLs, paths or spaces)"
+        )
+    for key in ("version", "before"):
+        value = params.get(key) or ""
+        if not VERSION_PATTERN.fullmatch(value):
+            problems.append(f"invalid {manager} item: {key} {value!r} must be a plain version")
+    if manager == "npm" and not params.get("npm_prefix"):
+        problems.append("npm_prefix is required for npm: give the global prefix (npm prefix --global)")
+    if int(params.get("retries") or 0) < 0:
+        problems.append("retries must be 0 or more")
+    return problems
+
+
+def _run(argv: Sequence[str], timeout: float) -> tuple[int, str]:
+    proc = subprocess.run(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout,
+        check=False,
+    )
+    return proc.returncode, proc.stdout.decode("utf-8", "replace")
+
+
+class Manager:
+    """argv and version reading for one package manager on this host."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.params = params
+        self.package = str(params["package"])
+
+    def spec(self, version: str) -> str:
+        raise NotImplementedError
+
+    def read(self) -> str:
+        raise NotImplementedError
+
+    def install_argv(self, spec: str) -> list[str]:
+        raise NotImplementedError
+
+    def remove_argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self, check_mode: bool) -> None:
+        """Anything the manager needs before the first command (a virtualenv)."""
+
+
+class Pip(Manager):
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        venv = params.get("virtualenv") or ""
+        self.venv = os.path.expanduser(venv) if venv else ""
+        python = params.get("python") or ""
+        if python:
+            self.python = os.path.expanduser(python)
+        elif self.venv:
+            self.python = os.path.join(self.venv, "bin", "python")
+        else:
+            self.python = sys.executable
+        executable = params.get("pip_executable") or ""
+        if executable and not self.venv:
+            self.pip = [os.path.expanduser(executable)]
+        else:
+            self.pip = [self.python, "-m", "pip"]
+        self.extra = shlex.split(params.get("extra_args") or "")
+
+    def spec(self, version: str) -> str:
+        return f"{self.package}=={version}" if version else self.package
+
+    def prepare(self, check_mode: bool) -> None:
+        if not self.venv or os.path.exists(os.path.join(self.venv, "bin", "python")) or check_mode:
+            return
+        argv = shlex.split(self.params.get("virtualenv_command") or "python3 -m venv") + [self.venv]
+        rc, out = _run(argv, INSTALL_TIMEOUT)
+        if rc != 0:
+            raise InstallError(f"creating the virtualenv {self.venv} failed (exit {rc}): {out.strip()[-500:]}")
+
+    def read(self) -> str:
+        if not os.path.exists(self.python):
+            return ""  # no virtualenv yet (check mode): nothing installed in it
+        rc, out = _run([self.python, "-c", PIP_READ_SCRIPT, self.package], READ_TIMEOUT)
+        if rc != 0:
+            raise InstallError(f"reading the version of {self.package} with {self.python} failed: {out.strip()[-300:]}")
+        lines = out.strip().splitlines()
+        return lines[-1].strip() if lines else ""
+
+    def install_argv(self, spec: str) -> list[str]:
+        return self.pip + ["install", "--disable-pip-version-check", "--no-input"] + self.extra + [spec]
+
+    def remove_argv(self) -> list[str]:
+        return self.pip + ["uninstall", "--disable-pip-version-check", "--yes", self.package]
+
+
+class Npm(Manager):
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        self.npm = os.path.expanduser(params.get("npm_executable") or "npm")
+        self.prefix = os.path.expanduser(str(params["npm_prefix"]))
+
+    def spec(self, version: str) -> str:
+        return f"{self.package}@{version}" if version else self.package
+
+    def read(self) -> str:
+        path = os.path.join(self.prefix, "lib", "node_modules", *self.package.split("/"), "package.json")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            return ""
+        except (OSError, ValueError) as exc:
+            raise InstallError(f"cannot read {path}: {exc}") from None
+        return str(data.get("version") or "") if isinstance(data, dict) else ""
+
+    def _argv(self, verb: str, spec: str) -> list[str]:
+        return [self.npm, verb, "--global", "--prefix", self.prefix, "--no-fund", "--no-audit", spec]
+
+    def install_argv(self, spec: str) -> list[str]:
+        return self._argv("install", spec)
+
+    def remove_argv(self) -> list[str]:
+        return self._argv("uninstall", self.package)
+
+
+def decide(before: str, want: str, pinned: bool, manager: str) -> str:
+    """install, pin, upgrade or none; never a downgrade unless the version is pinned."""
+    if not before:
+        return "install"
+    if pinned and want and before != want:
+        return "pin"
+    comparable = bool(want) and (manager != "npm" or want[0].isdigit())  # npm tags (latest, next) are not versions
+    if not pinned and comparable and version_key(before) < version_key(want):
+        return "upgrade"
+    return "none"
+
+
+def _with_retries(argv: Sequence[str], retries: int, delay: float) -> tuple[int, str]:
+    """Run argv; a failure is retried with a doubling delay (registry timeouts are transient)."""
+    rc, out = _run(argv, INSTALL_TIMEOUT)
+    for attempt in range(retries):
+        if rc == 0:
+            break
+        time.sleep(delay * (2**attempt))
+        rc, out = _run(argv, INSTALL_TIMEOUT)
+    return rc, out
+
+
+def _failure(result: dict[str, Any], message: str) -> dict[str, Any]:
+    result.update(failed=True, msg=message)
+    return result
+
+
+def ensure_present(manager: Manager, params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
+    kind = params["manager"]
+    want = params.get("version") or ""
+    pinned = bool(params.get("pinned"))
+    result: dict[str, Any] = {"changed": False, "action": "none", "before": "", "after": "", "want": want}
+    result["attempted"] = False
+    try:
+        before = manager.read()
+        result["before"] = result["after"] = before
+        action = decide(before, want, pinned, kind)
+        result["action"] = action
+        if action == "none":
+            return result
+        result["changed"] = True
+        if check_mode:
+            return result
+        result["attempted"] = True
+        manager.prepare(check_mode)
+        argv = manager.install_argv(manager.spec(want))
+        rc, out = _with_retries(argv, int(params.get("retries") or 0), float(params.get("retry_delay") or 0))
+        result["after"] = after = manager.read()
+        if rc != 0:
+            return _failure(result, f"{kind} install {manager.spec(want)} failed (exit {rc}): {out.strip()[-1500:]}")
+    except (InstallError, OSError, subprocess.SubprocessError) as exc:
+        return _failure(result, f"{kind} {manager.package}: {exc}")
+    if not after:
+        return _failure(result, f"{manager.package} is missing after the {kind} install; output: {out.strip()[-500:]}")
+    if pinned and want and after != want:
+        return _failure(result, f"{manager.package} is at {after} after the install; pinned to {want}")
+    comparable = bool(want) and (kind != "npm" or want[0].isdigit())
+    if comparable and version_key(after) < version_key(want):
+        return _failure(result, f"{manager.package} is at {after} after the install; wanted {want} or newer")
+    result["changed"] = after != before
+    return result
+
+
+def restore(manager: Manager, params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
+    """Put the package back to ``before`` ("" = absent): the rollback of ensure_present."""
+    kind = params["manager"]
+    before = params.get("before") or ""
+    result: dict[str, Any] = {"changed": False, "before": before, "want": before, "attempted": False}
+    try:
+        now = manager.read()
+        result["action"] = "none" if now == before else "reinstall" if before else "remove"
+        result["after"] = now
+        if now == before or check_mode:
+            result["changed"] = now != before
+            return result
+        argv = manager.install_argv(manager.spec(before)) if before else manager.remove_argv()
+        rc, out = _with_retries(argv, int(params.get("retries") or 0), float(params.get("retry_delay") or 0))
+        result["after"] = manager.read()
+        result["changed"] = True
+    except (InstallError, OSError, subprocess.SubprocessError) as exc:
+        return _failure(result, f"{kind} {manager.package}: rollback: {exc}")
+    if result["after"] != before:
+        return _failure(
+            result,
+            f"{manager.package} is at {result['after'] or 'absent'} after the rollback, not {before or 'absent'}"
+            + (f" (exit {rc}: {out.strip()[-500:]})" if rc else ""),
+        )
+    return result
+
+
+def run(params: Mapping[str, Any], check_mode: bool = False) -> dict[str, Any]:
+    """Check the item, then install it (state present) or put it back (state restored)."""
+    problems = option_errors(params)
+    if problems:
+        return {"failed": True, "changed": False, "attempted": False, "msg": "; ".join(problems)}
+    manager: Manager = Pip(params) if params["manager"] == "pip" else Npm(params)
+    result = restore(manager, params, check_mode) if params.get("state") == "restored" else ensure_present(
+        manager, params, check_mode
+    )
+    result.update(manager=params["manager"], package=manager.package)
+    return result
+
+
+def run_as_script(params: Mapping[str, Any]) -> None:
+    """Entry point when this file is piped to the host's Python (see cyclotron_gather.run_as_script)."""
+    try:
+        result = run(params, bool(params.get("check_mode")))
+    except Exception as exc:  # noqa: BLE001 - reported to the controller as a failed task
+        result = {"failed": True, "changed": False, "attempted": True, "msg": f"{type(exc).__name__}: {exc}"}
+    sys.stdout.write(json.dumps(result))
+    sys.stdout.flush()
+    sys.exit(1 if result.get("failed") else 0)
