@@ -7,7 +7,7 @@ plain script by the ``cyclotron_package`` action, so it depends on the standard 
 keeps to Python 3.8 syntax. Every command is an argv list; names and versions are checked against
 the same patterns as ``cyclotron_py/safety.py`` before anything runs.
 
-Result keys: ``changed``, ``action`` (install, upgrade, pin, none; remove or reinstall when
+Result keys: ``changed``, ``decision`` (install, upgrade, pin, none; remove or reinstall when
 restoring), ``before`` and ``after`` (version, "" = absent), ``want``, ``attempted`` (the host may
 have changed, so a rollback is due), and on failure ``failed`` and ``msg``.
 """
@@ -70,6 +70,15 @@ def version_key(text: str) -> tuple[tuple[int, Any], ...]:
     """Loose ordering of versions (1.10 > 1.9, 2.0.0 > 2.0.0rc1 is not attempted): numbers as numbers."""
     parts = re.findall(r"\d+|[A-Za-z]+", text)
     return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts)
+
+
+def same_version(a: str, b: str) -> bool:
+    """Equal versions, where 1.5 and 1.5.0 are the same (as pip and npm see them)."""
+    key_a, key_b = list(version_key(a)), list(version_key(b))
+    for key in (key_a, key_b):
+        while key and key[-1] == (0, 0):
+            key.pop()
+    return key_a == key_b
 
 
 def option_errors(params: Mapping[str, Any]) -> list[str]:
@@ -143,7 +152,9 @@ class Pip(Manager):
         else:
             self.python = sys.executable
         executable = params.get("pip_executable") or ""
-        if executable and not self.venv:
+        if self.venv:  # the virtualenv's own pip, whichever Python reads the versions
+            self.pip = [os.path.join(self.venv, "bin", "python"), "-m", "pip"]
+        elif executable:
             self.pip = [os.path.expanduser(executable)]
         else:
             self.pip = [self.python, "-m", "pip"]
@@ -210,7 +221,7 @@ def decide(before: str, want: str, pinned: bool, manager: str) -> str:
     """install, pin, upgrade or none; never a downgrade unless the version is pinned."""
     if not before:
         return "install"
-    if pinned and want and before != want:
+    if pinned and want and not same_version(before, want):
         return "pin"
     comparable = bool(want) and (manager != "npm" or want[0].isdigit())  # npm tags (latest, next) are not versions
     if not pinned and comparable and version_key(before) < version_key(want):
@@ -238,14 +249,14 @@ def ensure_present(manager: Manager, params: Mapping[str, Any], check_mode: bool
     kind = params["manager"]
     want = params.get("version") or ""
     pinned = bool(params.get("pinned"))
-    result: dict[str, Any] = {"changed": False, "action": "none", "before": "", "after": "", "want": want}
+    result: dict[str, Any] = {"changed": False, "decision": "none", "before": "", "after": "", "want": want}
     result["attempted"] = False
     try:
         before = manager.read()
         result["before"] = result["after"] = before
-        action = decide(before, want, pinned, kind)
-        result["action"] = action
-        if action == "none":
+        decision = decide(before, want, pinned, kind)
+        result["decision"] = decision
+        if decision == "none":
             return result
         result["changed"] = True
         if check_mode:
@@ -261,7 +272,7 @@ def ensure_present(manager: Manager, params: Mapping[str, Any], check_mode: bool
         return _failure(result, f"{kind} {manager.package}: {exc}")
     if not after:
         return _failure(result, f"{manager.package} is missing after the {kind} install; output: {out.strip()[-500:]}")
-    if pinned and want and after != want:
+    if pinned and want and not same_version(after, want):
         return _failure(result, f"{manager.package} is at {after} after the install; pinned to {want}")
     comparable = bool(want) and (kind != "npm" or want[0].isdigit())
     if comparable and version_key(after) < version_key(want):
@@ -277,7 +288,7 @@ def restore(manager: Manager, params: Mapping[str, Any], check_mode: bool) -> di
     result: dict[str, Any] = {"changed": False, "before": before, "want": before, "attempted": False}
     try:
         now = manager.read()
-        result["action"] = "none" if now == before else "reinstall" if before else "remove"
+        result["decision"] = "none" if now == before else "reinstall" if before else "remove"
         result["after"] = now
         if now == before or check_mode:
             result["changed"] = now != before
@@ -288,7 +299,7 @@ def restore(manager: Manager, params: Mapping[str, Any], check_mode: bool) -> di
         result["changed"] = True
     except (InstallError, OSError, subprocess.SubprocessError) as exc:
         return _failure(result, f"{kind} {manager.package}: rollback: {exc}")
-    if result["after"] != before:
+    if not same_version(result["after"], before) or bool(result["after"]) != bool(before):
         return _failure(
             result,
             f"{manager.package} is at {result['after'] or 'absent'} after the rollback, not {before or 'absent'}"

@@ -119,7 +119,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-action:
+decision:
   description: What was (or in check mode would be) done, install, upgrade, pin or none; remove or reinstall when restoring.
   returned: success
   type: str
