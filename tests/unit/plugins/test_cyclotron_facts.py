@@ -13,18 +13,15 @@ from typing import Any
 
 import pytest
 
+from cyclotron_py.hostscript import host_code
 from cyclotron_py.raw import RawFacts
 
 REPO = Path(__file__).resolve().parents[3]
 VENV_PY = REPO / ".venv" / "bin" / "python"
 ANSIBLE = REPO / ".venv" / "bin" / "ansible"
 
-_spec = importlib.util.spec_from_file_location(
-    "cyclotron_gather_under_test", REPO / "plugins" / "module_utils" / "cyclotron_gather.py"
-)
-assert _spec and _spec.loader
-cg: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cg)
+# Loaded from its file, as the action plugins load it (it is not importable as a package).
+cg: Any = host_code(REPO / "plugins" / "module_utils" / "cyclotron_gather.py")[0]
 
 # Values that must never appear in any output.
 SECRETS = (

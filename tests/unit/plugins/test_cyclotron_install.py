@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,16 +18,14 @@ from typing import Any
 
 import pytest
 
+from cyclotron_py.hostscript import host_code
+
 REPO = Path(__file__).resolve().parents[3]
 VENV_PY = REPO / ".venv" / "bin" / "python"
 ANSIBLE = REPO / ".venv" / "bin" / "ansible"
 
-_spec = importlib.util.spec_from_file_location(
-    "cyclotron_install_under_test", REPO / "plugins" / "module_utils" / "cyclotron_install.py"
-)
-assert _spec and _spec.loader
-ci: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ci)
+# Loaded from its file, as the action plugins load it (it is not importable as a package).
+ci: Any = host_code(REPO / "plugins" / "module_utils" / "cyclotron_install.py")[0]
 
 
 def _wheel(directory: Path, name: str, version: str) -> None:
