@@ -16,8 +16,11 @@ description:
     (VS Code). For Claude Code with O(project), under C(projects.<project>.mcpServers)
     (Claude Code's "local" scope).
   - A missing file is created (with its parent directories) with mode C(0600). An existing
-    file is backed up first (timestamped copy next to it, see RV(backup_file)) and replaced
-    atomically; its mode and owner are kept. A symlinked file is edited through the link.
+    file is backed up first (timestamped copy next to it, mode C(0600), see RV(backup_file)) and
+    replaced atomically; its owner is kept, and so is its mode unless the entry written carries
+    literal C(env) or C(headers) values (secrets) and the file is readable by group or others: then
+    those bits are removed (RV(mode_tightened)) and a warning says so. A symlinked file is edited
+    through the link.
   - A file that is not valid JSON, or whose top level is not an object, makes the module fail
     with the file name and the JSON error; the file is not touched.
   - Values of C(env) and C(headers) are masked (C(********)) in everything the module returns,
@@ -116,6 +119,11 @@ created:
   returned: always
   type: bool
   sample: false
+mode_tightened:
+  description: The file's mode before and after, when group/other access was removed because the entry holds secrets.
+  returned: when the mode was changed
+  type: str
+  sample: "0644 -> 0600"
 backup_file:
   description: Copy of the file made before it was changed.
   returned: when an existing file changed and O(backup=true)
@@ -137,6 +145,7 @@ import copy  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+import stat  # noqa: E402
 import tempfile  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -289,6 +298,21 @@ def render(data: dict[str, Any], old_text: str) -> str:
     return text
 
 
+def holds_literal_secrets(entry: Any) -> bool:
+    """Whether an entry writes env/headers values that are not ${VAR} references."""
+    return isinstance(entry, dict) and mask_entry(entry) != entry
+
+
+def tighten_mode(path: str) -> str | None:
+    """Remove group/other access from a file that now holds secrets; returns "old -> new" or None."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if not mode & 0o077:
+        return None
+    private = mode & 0o700
+    os.chmod(path, private)
+    return f"{mode:04o} -> {private:04o}"
+
+
 def write_atomic(module: AnsibleModule, path: str, text: str, existed: bool) -> None:
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
@@ -365,8 +389,15 @@ def run_module(module: AnsibleModule) -> None:
     if changed and not module.check_mode:
         try:
             if existed and p["backup"]:
+                # The old content may hold secrets too: the copy is for the owner only.
                 result["backup_file"] = module.backup_local(path)
+                os.chmod(result["backup_file"], 0o600)
             write_atomic(module, path, text, existed)
+            if existed and p["state"] == "present" and holds_literal_secrets(entry):
+                tightened = tighten_mode(path)
+                if tightened:
+                    result["mode_tightened"] = tightened
+                    module.warn(f"{given_path} now holds secret values: its mode changed {tightened}")
         except OSError as exc:
             module.fail_json(msg=f"cannot write {path}: {exc.strerror or exc}", **result)
     module.exit_json(**result)

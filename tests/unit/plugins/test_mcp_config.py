@@ -118,10 +118,21 @@ def test_other_keys_are_untouched_and_keep_their_order(tmp_path: Path, capsys: p
         k: v for k, v in original.items() if k != "mcpServers"
     }
     assert data["mcpServers"]["first"] == {"command": "a"}
-    # The existing file keeps its mode and its indentation.
-    assert _mode(path) == 0o644
+    # The existing file keeps its indentation; group/other lose access now that it holds a secret.
+    assert _mode(path) == 0o600
+    assert result["mode_tightened"] == "0644 -> 0600"
+    assert "mode changed 0644 -> 0600" in json.dumps(result.get("warnings"))
     assert path.read_text().startswith('{\n    "numStartups"')
     assert result["previous_entry"] == {"command": "old"}
+
+
+def test_mode_is_kept_without_literal_secrets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / ".cursor.json"
+    path.write_text('{"mcpServers": {}}')
+    path.chmod(0o644)
+    result = run(capsys, path, assistant="cursor", entry={"command": "npx", "env": {"TOKEN": "${TOKEN}"}})
+    assert result["changed"] is True and "mode_tightened" not in result
+    assert _mode(path) == 0o644
 
 
 def test_backup_holds_the_old_content(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,6 +144,7 @@ def test_backup_holds_the_old_content(tmp_path: Path, capsys: pytest.CaptureFixt
     assert backup.parent == tmp_path
     assert backup.name.startswith(".claude.json.")
     assert backup.read_bytes() == before
+    assert _mode(backup) == 0o600
 
     no_backup = run(capsys, path, entry=dict(ENTRY, args=["changed"]), backup=False)
     assert no_backup["changed"] is True
