@@ -835,14 +835,22 @@ def _check_strings(data: dict[str, Any], file: str) -> list[Problem]:
         "delete the value — manifests carry API-key names only — and rotate the key, "
         "since this file may already have been shared"
     )
-    stack: list[tuple[str, Any]] = [("$", data)]
+    # Paths are built only for values that are reported: a large manifest has ~100k strings.
+    stack: list[tuple[Any, Any, Any]] = [(None, None, data)]
+
+    def where(parent: Any, key: Any) -> str:
+        if parent is None:
+            return "$"
+        base = where(*parent)
+        return f"{base}[{key}]" if isinstance(key, int) else _join(base, key)
+
     while stack:
-        path, value = stack.pop()
+        parent, step, value = stack.pop()
+        here = (parent, step)
         if isinstance(value, dict):
             for key, item in value.items():
-                child = _join(path, key)
                 if isinstance(key, str) and _has_control(key):
-                    problems.append(_control_problem(file, path, child))
+                    problems.append(_control_problem(file, where(*here), _join(where(*here), key)))
                 if (
                     isinstance(key, str)
                     and isinstance(item, str)
@@ -853,20 +861,24 @@ def _check_strings(data: dict[str, Any], file: str) -> list[Problem]:
                 ):
                     problems.append(
                         Problem(
-                            file, child, f"secret value in manifest (the value of {_show(key)})", secret_fix
+                            file,
+                            _join(where(*here), key),
+                            f"secret value in manifest (the value of {_show(key)})",
+                            secret_fix,
                         )
                     )
                     continue
-                stack.append((child, item))
+                stack.append((here, key, item))
         elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+            stack.extend((here, i, item) for i, item in enumerate(value))
         elif isinstance(value, str):
             kind = _secret_kind(value)
             if kind:
                 problems.append(
-                    Problem(file, path, f"secret value in manifest (looks like {kind})", secret_fix)
+                    Problem(file, where(*here), f"secret value in manifest (looks like {kind})", secret_fix)
                 )
             elif _has_control(value):
+                path = where(*here)
                 problems.append(_control_problem(file, path, path))
     return problems
 
@@ -883,8 +895,12 @@ def _control_problem(file: str, parent: str, path: str) -> Problem:
     )
 
 
+# C0 and C1 control characters except tab, newline and carriage return (as _is_control below).
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _has_control(text: str) -> bool:
-    return any(_is_control(ch) and ch not in "\t\n\r" for ch in text)
+    return _CONTROL_RE.search(text) is not None
 
 
 def _is_control(ch: str) -> bool:
