@@ -44,6 +44,22 @@ def payload(path: Path, params: dict[str, Any]) -> bytes:
     return f"{source}\n\nrun_as_script(json.loads({json.dumps(params)!r}))\n".encode()
 
 
+def parse_result(stdout: str) -> dict[str, Any] | None:
+    """The JSON object a host script printed, skipping what a login shell may print around it."""
+    decoder = json.JSONDecoder()
+    offset = 0
+    for line in stdout.splitlines(keepends=True):
+        if line.lstrip().startswith("{"):
+            try:
+                data, _end = decoder.raw_decode(stdout, offset + len(line) - len(line.lstrip()))
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                return data
+        offset += len(line)
+    return None
+
+
 def known_python(action: Any, task_vars: dict[str, Any]) -> str | None:
     """The host's Python when it is set or already discovered and the connection can pipeline."""
     try:
@@ -72,12 +88,8 @@ def run(action: Any, interpreter: str, path: Path, params: dict[str, Any]) -> di
     )
     res = action._low_level_execute_command(command, sudoable=True, in_data=payload(path, params))
     stdout = str(res.get("stdout") or "")
-    start = stdout.find("{")
-    try:
-        data = json.loads(stdout[start:]) if start >= 0 else None
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
+    data = parse_result(stdout)
+    if data is not None:
         return data
     stderr = str(res.get("stderr") or "").strip()
     return {
