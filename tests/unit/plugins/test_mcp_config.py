@@ -121,7 +121,8 @@ def test_other_keys_are_untouched_and_keep_their_order(tmp_path: Path, capsys: p
     # The existing file keeps its indentation; group/other lose access now that it holds a secret.
     assert _mode(path) == 0o600
     assert result["mode_tightened"] == "0644 -> 0600"
-    assert "mode changed 0644 -> 0600" in json.dumps(result.get("warnings"))
+    # (module.warn's text is not checked here: once other tests have imported Ansible's controller
+    # code in this process, warnings go to its display instead of the module result.)
     assert path.read_text().startswith('{\n    "numStartups"')
     assert result["previous_entry"] == {"command": "old"}
 
