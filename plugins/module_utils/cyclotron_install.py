@@ -241,7 +241,8 @@ def _with_retries(argv: Sequence[str], retries: int, delay: float) -> tuple[int,
 
 
 def _failure(result: dict[str, Any], message: str) -> dict[str, Any]:
-    result.update(failed=True, msg=message)
+    # Changed only if the version did move (a failed upgrade that left the old one is no change).
+    result.update(failed=True, msg=message, changed=result.get("after", "") != result.get("before", ""))
     return result
 
 
