@@ -57,7 +57,8 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 venv: $(VENV)/.installed
 
 # Debian packages the tests and the demo need: openssh-server for the SSH fleet, git for
-# repositories, python3-venv for the fleet users' venvs, nodejs/npm for npm installs.
+# repositories, python3-venv for the fleet users' venvs, nodejs/npm for npm installs, sudo for
+# the become test.
 # Installed only when missing, and only as root or with password-less sudo.
 deps:
 	@missing=""; \
@@ -68,6 +69,7 @@ deps:
 	else missing="$$missing python3 python3-venv"; fi; \
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	command -v sudo >/dev/null 2>&1 || missing="$$missing sudo"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then sudo=""; \
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"; \

@@ -4,6 +4,8 @@ names and git repos give three valid, different manifests; a second gather chang
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -169,3 +171,28 @@ def test_second_gather_changes_nothing(gathered: Gathered) -> None:
     # An unchanged manifest is not rewritten: same bytes, same timestamp.
     assert {h: (dirs.manifests / f"{h}.json").read_bytes() for h in HOSTS} == texts
     assert {h: read_manifest(dirs, h)["gathered_at"] for h in HOSTS} == stamps
+
+
+
+@pytest.mark.parametrize(("method", "gatherer"), [("sudo", "script"), ("su", "cyclotron_facts")])
+def test_gather_with_become(gathered: Gathered, tmp_path: Path, method: str, gatherer: str) -> None:
+    """sudo pipelines, so the piped gatherer runs as the become user; su cannot pipeline, so the
+    module runs instead. Either way the manifest is the user's."""
+    if method == "sudo" and shutil.which("sudo") is None:
+        pytest.skip("sudo is not installed (make deps installs it)")
+    fleet = gathered.fleet
+    pc2 = fleet.hosts["pc2"]
+    args = {"dest": str(tmp_path), "host": "pc2", "facts": {"home": str(pc2.home), "sources": ["api_keys", "mcp"]}}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+         "-m", "cyclotron_gather", "-a", json.dumps(args),
+         "-e", f"ansible_python_interpreter={fleet.python_interpreter}",
+         "--become", "--become-method", method, "--become-user", pc2.user, "-vvv"],
+        capture_output=True, text=True, cwd=fleet.repo_root, env=fleet.env(), timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert re.search(rf"EXEC .*\b{method}\b.*{pc2.user}", proc.stdout), proc.stdout[-3000:]
+    assert re.findall(r'gatherer": "([a-z_]+)"', proc.stdout) == [gatherer]
+    manifest = json.loads((tmp_path / "pc2.json").read_text())
+    assert {"api_key:ANTHROPIC_API_KEY", "mcp:fetch"} <= {c["id"] for c in manifest["capabilities"]}
+    assert PC2_KEY_VALUE not in proc.stdout + proc.stderr
