@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "pinned": {"type": "bool", "default": False},
     "state": {"type": "str", "default": "present", "choices": ["present", "restored"]},
     "before": {"type": "str", "default": ""},
+    "virtualenv_created": {"type": "bool", "default": False},
     "python": {"type": "str", "default": ""},
     "virtualenv": {"type": "str", "default": ""},
     "virtualenv_command": {"type": "str", "default": "python3 -m venv"},
@@ -144,6 +146,7 @@ class Pip(Manager):
         super().__init__(params)
         venv = params.get("virtualenv") or ""
         self.venv = os.path.expanduser(venv) if venv else ""
+        self.created_venv = False
         python = params.get("python") or ""
         if python:
             self.python = os.path.expanduser(python)
@@ -167,9 +170,15 @@ class Pip(Manager):
         if not self.venv or os.path.exists(os.path.join(self.venv, "bin", "python")) or check_mode:
             return
         argv = shlex.split(self.params.get("virtualenv_command") or "python3 -m venv") + [self.venv]
+        self.created_venv = not os.path.exists(self.venv)
         rc, out = _run(argv, INSTALL_TIMEOUT)
         if rc != 0:
             raise InstallError(f"creating the virtualenv {self.venv} failed (exit {rc}): {out.strip()[-500:]}")
+
+    def discard_venv(self) -> None:
+        """Remove the virtualenv this item's install created (the rollback of prepare)."""
+        if self.venv and os.path.isfile(os.path.join(self.venv, "pyvenv.cfg")):
+            shutil.rmtree(self.venv)
 
     def read(self) -> str:
         if not os.path.exists(self.python):
@@ -263,7 +272,11 @@ def ensure_present(manager: Manager, params: Mapping[str, Any], check_mode: bool
         if check_mode:
             return result
         result["attempted"] = True
-        manager.prepare(check_mode)
+        try:
+            manager.prepare(check_mode)
+        finally:
+            if getattr(manager, "created_venv", False):
+                result["created_virtualenv"] = True  # the rollback removes it again
         argv = manager.install_argv(manager.spec(want))
         rc, out = _with_retries(argv, int(params.get("retries") or 0), float(params.get("retry_delay") or 0))
         result["after"] = after = manager.read()
@@ -283,21 +296,30 @@ def ensure_present(manager: Manager, params: Mapping[str, Any], check_mode: bool
 
 
 def restore(manager: Manager, params: Mapping[str, Any], check_mode: bool) -> dict[str, Any]:
-    """Put the package back to ``before`` ("" = absent): the rollback of ensure_present."""
+    """Put the package back to ``before`` ("" = absent): the rollback of ensure_present.
+
+    With ``virtualenv_created`` (the install made the virtualenv), a package that was absent
+    before takes the virtualenv with it.
+    """
     kind = params["manager"]
     before = params.get("before") or ""
     result: dict[str, Any] = {"changed": False, "before": before, "want": before, "attempted": False}
+    rc, out = 0, ""
     try:
         now = manager.read()
         result["decision"] = "none" if now == before else "reinstall" if before else "remove"
         result["after"] = now
-        if now == before or check_mode:
+        if check_mode:
             result["changed"] = now != before
             return result
-        argv = manager.install_argv(manager.spec(before)) if before else manager.remove_argv()
-        rc, out = _with_retries(argv, int(params.get("retries") or 0), float(params.get("retry_delay") or 0))
-        result["after"] = manager.read()
-        result["changed"] = True
+        if now != before:
+            argv = manager.install_argv(manager.spec(before)) if before else manager.remove_argv()
+            rc, out = _with_retries(argv, int(params.get("retries") or 0), float(params.get("retry_delay") or 0))
+            result["after"] = manager.read()
+            result["changed"] = True
+        if not before and not result["after"] and params.get("virtualenv_created") and isinstance(manager, Pip):
+            manager.discard_venv()
+            result.update(changed=True, virtualenv_removed=True)
     except (InstallError, OSError, subprocess.SubprocessError) as exc:
         return _failure(result, f"{kind} {manager.package}: rollback: {exc}")
     if not same_version(result["after"], before) or bool(result["after"]) != bool(before):

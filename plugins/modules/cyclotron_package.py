@@ -56,6 +56,12 @@ options:
     description: With O(state=restored), the version to go back to; empty means the package was absent.
     type: str
     default: ""
+  virtualenv_created:
+    description:
+      - With O(state=restored) and O(before) empty, remove O(virtualenv) too: the install being rolled
+        back created it (RV(created_virtualenv)).
+    type: bool
+    default: false
   python:
     description: Python whose packages are read (pip); defaults to the virtualenv's, else the module's Python.
     type: str
@@ -139,6 +145,16 @@ want:
   returned: success
   type: str
   sample: ""
+created_virtualenv:
+  description: The install created O(virtualenv); pass it back as O(virtualenv_created) to the rollback.
+  returned: when the virtualenv was created
+  type: bool
+  sample: true
+virtualenv_removed:
+  description: The rollback removed the virtualenv the install had created.
+  returned: when it did
+  type: bool
+  sample: true
 attempted:
   description: Whether a command that changes the host ran, so a rollback is due after a failure.
   returned: always

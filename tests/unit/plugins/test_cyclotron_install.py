@@ -167,6 +167,23 @@ def test_virtualenv_is_created_when_missing(tmp_path: Path, wheels: Path) -> Non
     assert (fresh / "bin" / "python").exists()
 
 
+def test_rollback_removes_the_virtualenv_the_install_created(tmp_path: Path, wheels: Path) -> None:
+    fresh = tmp_path / "made-by-the-install"
+    failed = ci.run(_pip(fresh, wheels, version="9.9.9"))
+    assert failed["failed"] is True and failed["created_virtualenv"] is True and fresh.exists()
+    restored = ci.run(_pip(fresh, wheels, state="restored", before="", virtualenv_created=True))
+    assert restored.get("failed") is None and restored["virtualenv_removed"] is True
+    assert not fresh.exists()
+
+    # A virtualenv that was there before the install stays.
+    kept = tmp_path / "already-there"
+    venv.EnvBuilder(with_pip=True).create(kept)
+    failed = ci.run(_pip(kept, wheels, version="9.9.9"))
+    assert "created_virtualenv" not in failed
+    assert "virtualenv_removed" not in ci.run(_pip(kept, wheels, state="restored", before=""))
+    assert kept.exists()
+
+
 def test_npm_reads_package_json(tmp_path: Path) -> None:
     package_dir = tmp_path / "lib" / "node_modules" / "@scope" / "tool"
     package_dir.mkdir(parents=True)
