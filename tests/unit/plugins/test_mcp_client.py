@@ -7,7 +7,6 @@ prefix once per session, and against small Python servers that misbehave on purp
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -15,31 +14,23 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+
+from tests.unit.plugins import load_as
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MEMORY_PACKAGE = "@modelcontextprotocol/server-memory"
 MEMORY_TOOLS = {"create_entities", "read_graph", "search_nodes"}
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 # The module imports its client as ansible.module_utils.cyclotron_mcp_client, as on a target.
-client = _load(
+client = load_as(
     "ansible.module_utils.cyclotron_mcp_client", REPO_ROOT / "plugins" / "module_utils" / "cyclotron_mcp_client.py"
 )
-probe_module = _load("cyclotron_mcp_probe_under_test", REPO_ROOT / "plugins" / "modules" / "cyclotron_mcp_probe.py")
+probe_module = load_as("cyclotron_mcp_probe_under_test", REPO_ROOT / "plugins" / "modules" / "cyclotron_mcp_probe.py")
 
 
 @pytest.fixture(scope="session")

@@ -6,18 +6,17 @@ idempotent run, and the bytes of files it must not touch.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from ansible.module_utils.common.parameters import PASS_VARS
 from ansible.module_utils.testing import patch_module_args
+
+from tests.unit.plugins import load_as
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SECRET = "sk-cyclotron-config-secret-1234"
@@ -29,16 +28,7 @@ ENTRY = {
 }
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-mcp_config = _load("cyclotron_mcp_config_under_test", REPO_ROOT / "plugins" / "modules" / "cyclotron_mcp_config.py")
+mcp_config = load_as("cyclotron_mcp_config_under_test", REPO_ROOT / "plugins" / "modules" / "cyclotron_mcp_config.py")
 
 
 def run(

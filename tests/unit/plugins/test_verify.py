@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from tests.unit.plugins import load_as
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-verify = _load("cyclotron_verify_under_test", REPO_ROOT / "plugins" / "modules" / "cyclotron_verify.py")
+verify = load_as("cyclotron_verify_under_test", REPO_ROOT / "plugins" / "modules" / "cyclotron_verify.py")
 
 
 def run(capsys: pytest.CaptureFixture[str], **params: Any) -> dict[str, Any]:
