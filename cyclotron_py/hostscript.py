@@ -8,7 +8,7 @@ with the module's own argument spec and pipe the file, followed by one call, to 
 the way Ansible pipelines a module. Hosts where that is not possible (unknown Python, a connection
 or become method that cannot pipeline) go through the module instead.
 
-The functions take the running action plugin (duck-typed: this package does not import Ansible).
+The functions take the running action plugin (duck-typed); only script_params imports Ansible.
 """
 
 from __future__ import annotations
@@ -36,6 +36,16 @@ def host_code(path: Path) -> tuple[ModuleType, str]:
 def controller_spec(argument_spec: dict[str, Any]) -> dict[str, Any]:
     """The spec with path options as plain strings: "~" and $VARS must expand on the host."""
     return {name: {**opt, "type": "str"} if opt.get("type") == "path" else opt for name, opt in argument_spec.items()}
+
+
+def script_params(path: Path, args: dict[str, Any], check_mode: bool) -> tuple[dict[str, Any], list[str]]:
+    """Options validated and defaulted with the host code's ARGUMENT_SPEC, as AnsibleModule would
+    (path options stay as written), plus ``check_mode``; and the error messages, if any."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # only action plugins call this
+
+    module, _source = host_code(path)
+    validated = ArgumentSpecValidator(controller_spec(module.ARGUMENT_SPEC)).validate(args)
+    return {**validated.validated_parameters, "check_mode": check_mode}, list(validated.error_messages)
 
 
 def payload(path: Path, params: dict[str, Any]) -> bytes:

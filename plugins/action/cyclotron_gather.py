@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from cyclotron_py import hostscript
@@ -35,11 +34,10 @@ GATHER_CODE = Path(__file__).resolve().parents[1] / "module_utils" / "cyclotron_
 
 def script_params(facts_args: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """Validate and default the facts options as AnsibleModule would, except path expansion."""
-    utils, _source = hostscript.host_code(GATHER_CODE)
-    validated = ArgumentSpecValidator(hostscript.controller_spec(utils.ARGUMENT_SPEC)).validate(facts_args)
-    if validated.error_messages:
-        raise AnsibleActionFail("cyclotron_gather: facts: " + "; ".join(validated.error_messages))
-    return {**validated.validated_parameters, "check_mode": check_mode}
+    params, errors = hostscript.script_params(GATHER_CODE, facts_args, check_mode)
+    if errors:
+        raise AnsibleActionFail("cyclotron_gather: facts: " + "; ".join(errors))
+    return params
 
 
 def catalog_probes(catalog: Any) -> list[dict[str, Any]]:

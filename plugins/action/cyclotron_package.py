@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from cyclotron_py import hostscript
@@ -29,14 +28,11 @@ class ActionModule(ActionBase):
         if not interpreter:
             result.update(self._execute_module(module_args=dict(self._task.args), task_vars=task_vars))
             return result
-        utils, _source = hostscript.host_code(INSTALL_CODE)
-        validated = ArgumentSpecValidator(hostscript.controller_spec(utils.ARGUMENT_SPEC)).validate(
-            dict(self._task.args)
-        )
-        if validated.error_messages:
-            result.update(failed=True, attempted=False, msg="cyclotron_package: " + "; ".join(validated.error_messages))
+        params, errors = hostscript.script_params(INSTALL_CODE, dict(self._task.args), bool(self._task.check_mode))
+        if errors:
+            result.update(failed=True, attempted=False, msg="cyclotron_package: " + "; ".join(errors))
             return result
-        params = {**validated.validated_parameters, "check_mode": bool(self._task.check_mode)}
+        utils, _source = hostscript.host_code(INSTALL_CODE)
         problems = utils.option_errors(params)
         if problems:  # found here, before anything is sent to the host
             result.update(failed=True, changed=False, attempted=False, msg="; ".join(problems))
