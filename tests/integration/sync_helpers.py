@@ -61,6 +61,10 @@ TEST_CATALOG: dict[str, Any] = {
 }
 
 
+# Most scenarios need two hosts; localhost runs the plan and report plays.
+ONLY_PC1_PC2 = ["--limit", "pc1,pc2,localhost"]
+
+
 # ---------------------------------------------------------------------- run directories
 @dataclass(frozen=True)
 class RunDirs:

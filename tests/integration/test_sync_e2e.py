@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from .fleet import Fleet
 from .sync_helpers import (
     HOSTS,
     MEMORY_SERVER,
+    ONLY_PC1_PC2,
     RunDirs,
     cap_ids,
     caps_by_id,
@@ -39,26 +39,9 @@ from .sync_helpers import (
     write_user_file,
 )
 
-pytestmark = pytest.mark.integration
+# Every test starts from users with nothing installed or configured (conftest's clean_fleet).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_fleet")]
 
-ONLY_PC1_PC2 = ["--limit", "pc1,pc2,localhost"]
-
-
-@pytest.fixture(scope="module")
-def inventory(ssh_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_inventory(ssh_fleet, tmp_path_factory.mktemp("sync-inventory"))
-
-
-@pytest.fixture(autouse=True)
-def clean_fleet(ssh_fleet: Fleet) -> Iterator[None]:
-    """Each test starts from users with nothing installed or configured."""
-    reset_fleet(ssh_fleet)
-    yield
-
-
-@pytest.fixture
-def dirs(tmp_path: Path) -> RunDirs:
-    return RunDirs.make(tmp_path / "run")
 
 
 # ---------------------------------------------------------------------- scenario 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from .fleet import Fleet
 from .sync_helpers import (
     HOSTS,
     MEMORY_SERVER,
+    ONLY_PC1_PC2,
     TEST_CATALOG,
     HostSshd,
     RunDirs,
@@ -30,7 +30,6 @@ from .sync_helpers import (
     pip_version,
     pushed_manifest,
     read_manifest,
-    reset_fleet,
     run_playbook,
     run_playbook_until,
     venv_packages,
@@ -38,27 +37,11 @@ from .sync_helpers import (
     write_user_file,
 )
 
-pytestmark = pytest.mark.integration
+# Every test starts from users with nothing installed or configured (conftest's clean_fleet).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_fleet")]
 
-ONLY_PC1_PC2 = ["--limit", "pc1,pc2,localhost"]
 # A name nobody publishes on PyPI.
 MISSING_PACKAGE = "cyclotron-no-such-package-7f3a9c"
-
-
-@pytest.fixture(scope="module")
-def inventory(ssh_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_inventory(ssh_fleet, tmp_path_factory.mktemp("faults-inventory"))
-
-
-@pytest.fixture(autouse=True)
-def clean_fleet(ssh_fleet: Fleet) -> Iterator[None]:
-    reset_fleet(ssh_fleet)
-    yield
-
-
-@pytest.fixture
-def dirs(tmp_path: Path) -> RunDirs:
-    return RunDirs.make(tmp_path / "run")
 
 
 def test_failed_verify_is_rolled_back_and_the_manifest_is_as_before(
