@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import managers
 from .errors import CatalogError
 from .models import (
     CAPABILITY_TYPES,
@@ -25,25 +26,9 @@ from .models import (
     Risk,
 )
 
-# Package managers a catalog entry may name a package for (install targets).
-INSTALL_MANAGERS: tuple[str, ...] = ("winget", "choco", "apt", "rpm", "brew", "pip", "pipx", "npm")
-
-# Capability type of a package found through each manager.
-TYPE_BY_MANAGER: dict[str, str] = {
-    "winget": "software",
-    "choco": "software",
-    "apt": "software",
-    "rpm": "software",
-    "brew": "software",
-    "registry": "software",
-    "pip": "python_package",
-    "pipx": "pipx_tool",
-    "npm": "npm_package",
-    "mcp": "mcp_server",
-    "env": "api_key",
-    "path": "command",
-    "git": "git_repo",
-}
+# Package managers a catalog entry may name a package for, and the type of what each reports.
+INSTALL_MANAGERS: tuple[str, ...] = managers.INSTALL_MANAGERS
+TYPE_BY_MANAGER: dict[str, str] = managers.TYPE_BY_MANAGER
 
 # Qualifier used in ids of capabilities the catalog does not know.
 QUALIFIER_BY_TYPE: dict[str, str] = {
@@ -130,7 +115,7 @@ class Catalog:
         for cap_id, entry in entries.items():
             for manager, ids in entry.packages.items():
                 for package in ids:
-                    self._by_package.setdefault((manager, _package_key(manager, package)), cap_id)
+                    self._by_package.setdefault((manager, managers.package_key(manager, package)), cap_id)
 
     def __contains__(self, cap_id: object) -> bool:
         return cap_id in self.entries
@@ -140,7 +125,7 @@ class Catalog:
 
     def lookup(self, manager: str, package: str) -> CatalogEntry | None:
         """The entry whose package id (or alias) for ``manager`` is ``package``."""
-        cap_id = self._by_package.get((manager, _package_key(manager, package)))
+        cap_id = self._by_package.get((manager, managers.package_key(manager, package)))
         return self.entries[cap_id] if cap_id else None
 
     def identify(
@@ -176,7 +161,7 @@ class Catalog:
                 details=details or {},
             )
         qualifier = QUALIFIER_BY_TYPE.get(cap_type, manager)
-        key = _package_key(manager, package) if manager in (*INSTALL_MANAGERS, "registry") else package
+        key = managers.package_key(manager, package)
         defaults = self.defaults[cap_type]
         return Capability(
             id=f"{qualifier}:{key}",
@@ -197,18 +182,6 @@ class Catalog:
             if entry.verify and entry.verify.command[0] == command:
                 return entry
         return None
-
-
-def _package_key(manager: str, package: str) -> str:
-    """Normalise a package id the way its manager compares them."""
-    if manager in ("pip", "pipx"):
-        return re.sub(r"[-_.]+", "-", package).lower()  # PEP 503
-    if manager in ("winget", "choco", "brew", "apt", "rpm"):
-        return package.lower()
-    if manager == "registry":
-        # Display names ("Foo (64-bit)") become slugs that fit the id grammar.
-        return re.sub(r"[^a-z0-9@._+~-]+", "-", package.lower()).strip("-") or "unnamed"
-    return package
 
 
 def _parse(data: Any, origin: str, domains: dict[str, str]) -> tuple[dict[str, CatalogEntry], dict[str, Defaults]]:

@@ -35,8 +35,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
 
-from . import safety
-from .catalog import INSTALL_MANAGERS, Catalog, CatalogEntry, load_catalog
+from . import managers, safety
+from .catalog import Catalog, CatalogEntry, load_catalog
 from .errors import ManifestError, PlanError
 from .models import Manifest
 from .policy import Policy, PolicyMatcher, parse_policy
@@ -45,24 +45,10 @@ from .versions import comparable_keys, natural_key, parse_version
 MATRIX_SCHEMA_VERSION = 1
 
 # Where each install manager runs; pip/pipx/npm/git/env/mcp run anywhere.
-MANAGER_OS: dict[str, frozenset[str]] = {
-    "winget": frozenset({"windows"}),
-    "choco": frozenset({"windows"}),
-    "apt": frozenset({"linux"}),
-    "rpm": frozenset({"linux"}),
-    "brew": frozenset({"darwin", "linux"}),
-}
-# Which manager installs a catalog capability on each OS, first match wins.
-MANAGER_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "windows": ("winget", "choco", "pipx", "pip", "npm"),
-    "linux": ("apt", "rpm", "brew", "pipx", "pip", "npm"),
-    "darwin": ("brew", "pipx", "pip", "npm"),
-}
-LANGUAGE_MANAGERS: frozenset[str] = frozenset({"pip", "pipx", "npm"})
-SYSTEM_MANAGERS: tuple[str, ...] = ("winget", "choco", "apt", "rpm", "brew")
-_MANAGER_ORDER = {m: i for i, m in enumerate(("winget", "choco", "apt", "rpm", "brew", "pipx", "pip", "npm"))}
+# Which manager installs a catalog capability on each OS, first match wins (cyclotron_py.managers).
+MANAGER_PREFERENCE: dict[str, tuple[str, ...]] = {f: managers.preference(f) for f in ("windows", "linux", "darwin")}
 # Managers a recommendation can name (installer roles exist for these).
-UPGRADE_MANAGERS: frozenset[str] = frozenset(INSTALL_MANAGERS) | {"mcp"}
+UPGRADE_MANAGERS: frozenset[str] = frozenset(managers.INSTALL_MANAGERS) | {"mcp"}
 
 # Two-way report categories (Task 2.1 keys: <category>_missing_from_<host>).
 GAP_CATEGORIES: dict[str, str] = {
@@ -387,8 +373,7 @@ class _Profile:
         self.has_git = has_git
 
     def usable(self, manager: str) -> bool:
-        oses = MANAGER_OS.get(manager)
-        return manager in self.managers and (oses is None or self.family in oses)
+        return manager in self.managers and managers.runs_on(manager, self.family)
 
 
 # (manager, package, details, source host or None for "the best holder for that manager")
@@ -444,8 +429,8 @@ class _Cap:
         return self._ranks
 
     def _parse_ranks(self) -> dict[str, tuple[Any, ...]]:
-        managers = self.managers()
-        pairs = {h: (v, managers[h]) for h, v in self.versions.items() if v is not None}
+        manager_of = self.managers()
+        pairs = {h: (v, manager_of[h]) for h, v in self.versions.items() if v is not None}
         parsed = {k: parse_version(*k) for k in set(pairs.values())}
         good = [k for k, p in parsed.items() if p.parseable]
         keys = comparable_keys([parsed[k] for k in good]) or []
@@ -532,9 +517,9 @@ class _Engine:
         self.profile_of: dict[str, _Profile] = {}
         profiles: dict[tuple[str, frozenset[str], bool], _Profile] = {}
         for r in records:
-            managers = frozenset(r.managers)
-            has_git = "git" in managers or "git" in r.caps or "command:git" in r.caps
-            key = (r.family, managers, has_git)
+            host_managers = frozenset(r.managers)
+            has_git = "git" in host_managers or "git" in r.caps or "command:git" in r.caps
+            key = (r.family, host_managers, has_git)
             if key not in profiles:
                 profiles[key] = _Profile(*key)
             self.profile_of[r.host] = profiles[key]
@@ -624,10 +609,9 @@ class _Engine:
             return self._git_option(cap, profile)
         if cap.entry is not None:
             return self._catalog_option(cap, profile)
-        if qualifier in ("pip", "pipx", "npm", *SYSTEM_MANAGERS):
+        if qualifier in managers.INSTALL_MANAGERS:
             if not profile.usable(qualifier):
-                oses = MANAGER_OS.get(qualifier)
-                if oses is not None and profile.family not in oses:
+                if not managers.runs_on(qualifier, profile.family):
                     return f"{qualifier}-only; {qualifier} does not run on {profile.family}"
                 return f"{qualifier}-only; the host has no {qualifier}"
             src = cap.holders[cap.best_for(qualifier)].source
@@ -643,18 +627,18 @@ class _Engine:
     def _catalog_option(self, cap: _Cap, profile: _Profile) -> _Option | str:
         entry = cap.entry
         assert entry is not None
-        order: list[str] = [m for m in cap.holder_managers() if m in LANGUAGE_MANAGERS]
-        order += [m for m in MANAGER_PREFERENCE.get(profile.family, ()) if m not in order]
+        order: list[str] = [m for m in cap.holder_managers() if m in managers.LANGUAGE_MANAGERS]
+        order += [m for m in managers.preference(profile.family) if m not in order]
         for manager in order:
             package = entry.package_for(manager)
             if package and profile.usable(manager):
                 bad = _checked(lambda m=manager, p=package: safety.check_package(m, p))
                 return bad or (manager, package, {}, None)
-        known = sorted(entry.packages, key=lambda m: _MANAGER_ORDER.get(m, 99))
+        known = sorted(entry.packages, key=managers.rank)
         if not known:
             return "the catalog lists no package for it"
-        have = [m for m in MANAGER_PREFERENCE.get(profile.family, ()) if profile.usable(m)]
-        system = [m for m in have if m in SYSTEM_MANAGERS]
+        have = [m for m in managers.preference(profile.family) if profile.usable(m)]
+        system = [m for m in have if m in managers.SYSTEM_MANAGERS]
         shown = system or have
         if not shown:
             return f"{'/'.join(known)}-only; the host has no package manager Cyclotron installs with"
@@ -887,7 +871,7 @@ class _Engine:
         ranks = cap.ranks()
         holders, versions = cap.holders, cap.versions
         by_manager = cap.by_manager()
-        managers = cap.managers()
+        manager_of = cap.managers()
         special = self.special
         hosts = holders if drifted else [h for h in holders if h in special]
         templates: dict[tuple[str, str, str, str, str], dict[str, Any] | str] = {}
@@ -895,7 +879,7 @@ class _Engine:
             c = holders[h]
             pin = self.policy_of[h].pinned.get(cap.cid) if h in special else None
             current = versions[h]
-            manager = managers[h]
+            manager = manager_of[h]
             peer = by_manager[manager]
             if pin is not None:
                 if current == pin:

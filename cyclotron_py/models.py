@@ -14,6 +14,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from . import managers as _managers
+
 SCHEMA_VERSION: Final = 1
 
 # The seven default domains. A fleet may define its own in inventory
@@ -44,22 +46,8 @@ Priority = Literal["high", "normal", "low"]
 Risk = Literal["low", "medium", "high"]
 OsFamily = Literal["windows", "linux", "darwin"]
 
-# Managers Cyclotron knows how to read from or install through.
-MANAGERS: tuple[str, ...] = (
-    "winget",
-    "choco",
-    "apt",
-    "rpm",
-    "brew",
-    "pip",
-    "pipx",
-    "npm",
-    "mcp",
-    "env",
-    "path",
-    "git",
-    "registry",
-)
+# Managers Cyclotron knows how to read from or install through (one table: managers.py).
+MANAGERS: tuple[str, ...] = _managers.MANAGERS
 
 # A capability id: catalog ids are lowercase slugs; anything else is
 # "<qualifier>:<name>" where the name keeps what the manager allows (scoped

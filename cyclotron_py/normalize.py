@@ -13,12 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import managers
 from .catalog import Catalog
 from .models import MANAGERS, Capability, CapabilitySource, Manifest, OsInfo, SourceError
 from .raw import RawFacts, RawGitRepo, RawMcpServer
-
-# When two managers report the same capability, the one earlier here describes it.
-_MANAGER_RANK = {m: i for i, m in enumerate(("winget", "choco", "apt", "rpm", "brew", "pipx", "npm", "pip"))}
 
 _SCP_LIKE = re.compile(r"^(?:[\w.-]+@)?([\w.-]+):(?!//)(.+)$")
 _NPX_LAUNCHERS = ("npx", "npx.cmd", "bunx", "pnpx")
@@ -150,9 +148,8 @@ def _better(new: Capability, old: Capability) -> bool:
     """Which of two reports of one capability id describes it (top-level, then manager rank)."""
     if new.top_level != old.top_level:
         return new.top_level
-    rank_new = _MANAGER_RANK.get(new.source.manager, 99)
-    rank_old = _MANAGER_RANK.get(old.source.manager, 99)
-    return rank_new < rank_old
+    # When two managers report the same capability, the better-ranked one describes it.
+    return managers.rank(new.source.manager) < managers.rank(old.source.manager)
 
 
 def _merge_mcp(servers: Iterable[RawMcpServer]) -> list[list[RawMcpServer]]:

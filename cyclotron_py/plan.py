@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import safety
+from . import managers, safety
 from .catalog import Catalog
 from .errors import PlanError
 from .manifest_io import atomic_write_text
@@ -28,24 +28,8 @@ from .manifest_io import atomic_write_text
 ApprovalMode = Literal["all", "low-risk", "none"]
 APPROVAL_MODES: tuple[str, ...] = ("all", "low-risk", "none")
 
-# manager -> installer role (without the cyclotron_ prefix)
-ROLE_BY_MANAGER: dict[str, str] = {
-    "winget": "winget",
-    "choco": "choco",
-    "apt": "apt",
-    "brew": "brew",
-    "pip": "pip",
-    "pipx": "pip",
-    "npm": "npm",
-    "git": "git",
-    "env": "api_keys",
-    "mcp": "mcp",
-}
-# Roles run in this order: runtimes and OS packages first, then language packages,
-# repos, API keys (MCP servers may read them) and MCP servers last.
-ROLE_ORDER: tuple[str, ...] = ("apt", "brew", "winget", "choco", "pip", "npm", "git", "api_keys", "mcp")
-# The runtime a language package needs on the host before it can be installed.
-RUNTIME_BY_MANAGER: dict[str, str] = {"pip": "python", "pipx": "pipx", "npm": "nodejs"}
+# Roles run in this order (runtimes and OS packages first, MCP servers last): cyclotron_py.managers.
+ROLE_ORDER: tuple[str, ...] = managers.ROLE_ORDER
 _PRIORITY_RANK = {"high": 0, "normal": 1, "low": 2}
 _RISK_RANK = {"low": 0, "medium": 1, "high": 2}
 
@@ -197,14 +181,14 @@ def _item(host: str, rec: Mapping[str, Any], catalog: Catalog) -> PlanItem:
     cap_id = str(rec.get("id", ""))
     where = f"plan for {host}: {cap_id}: "
     manager = str(rec.get("manager", ""))
-    role = ROLE_BY_MANAGER.get(manager)
+    role = managers.role_for(manager)
     if role is None:
         raise PlanError(f"{where}no installer role for manager {manager!r}")
     package = str(rec.get("package", ""))
     version = safety.check_version(str(rec.get("version") or ""), where=where)
     entry = catalog.get(cap_id)
     requires = list(entry.requires) if entry else []
-    runtime = RUNTIME_BY_MANAGER.get(manager)
+    runtime = managers.runtime(manager)
     if runtime and runtime != cap_id:
         requires.append(runtime)
     item = PlanItem(

@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from . import __version__
+from . import __version__, managers
 from .compare import PRIORITIES, dumps
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -263,30 +263,16 @@ def install_command(rec: Mapping[str, Any], os_family: str = "linux") -> tuple[s
     manager, package = str(rec.get("manager", "")), str(rec.get("package", ""))
     version = rec.get("version") or ""
     details = rec.get("details") or {}
-    argv: list[str]
-    if manager == "winget":
-        argv = ["winget", "install", "--id", package, "--exact"] + (["--version", version] if version else [])
-    elif manager == "choco":
-        argv = ["choco", "install", package, "-y"] + (["--version", version] if version else [])
-    elif manager == "apt":
-        argv = ["sudo", "apt-get", "install", "-y", f"{package}={version}" if version else package]
-    elif manager == "rpm":
-        argv = ["sudo", "dnf", "install", "-y", f"{package}-{version}" if version else package]
-    elif manager == "brew":
-        argv = ["brew", "upgrade" if rec.get("reason") == "outdated" else "install", package]
-    elif manager == "pip":
-        argv = ["pip", "install", f"{package}=={version}" if version else package]
-    elif manager == "pipx":
-        force = ["--force"] if rec.get("reason") != "missing" else []
-        argv = ["pipx", "install", *force, f"{package}=={version}" if version else package]
-    elif manager == "npm":
-        argv = ["npm", "install", "-g", f"{package}@{version}" if version else package]
-    elif manager == "git":
+    argv = managers.install_hint(manager, package, str(version), upgrade=rec.get("reason") not in (None, "missing"))
+    if argv is not None:
+        return shlex.join(argv), True
+    if manager == "git":
         branch = str(details.get("branch") or "")
         argv = ["git", "clone", *(["--branch", branch] if branch else []), package]
-    elif manager == "env":
+        return shlex.join(argv), True
+    if manager == "env":
         return f"set {package} from the vault", False
-    elif manager == "mcp":
+    if manager == "mcp":
         if details.get("transport", "stdio") != "stdio":
             return f"add MCP server {package} ({details.get('transport')}): {details.get('url', '')}", False
         launch = [str(details.get("command", "")), *(str(a) for a in details.get("args", []))]
@@ -294,9 +280,7 @@ def install_command(rec: Mapping[str, Any], os_family: str = "linux") -> tuple[s
                 and launch[1].lower() == "/c":
             launch = launch[2:]  # Windows wraps npx in cmd /c; other hosts run it directly
         return f"add MCP server {package}: {shlex.join(launch)}", False
-    else:
-        return f"install {package} with {manager}", False
-    return shlex.join(argv), True
+    return f"install {package} with {manager}", False
 
 
 def render_markdown(matrix: Mapping[str, Any]) -> str:

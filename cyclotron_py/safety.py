@@ -2,29 +2,16 @@
 
 A manifest or plan is untrusted input: a package called ``foo; touch /tmp/pwned``
 or ``--index-url=http://evil`` must never reach an installer, even as argv.
-Each manager's pattern admits exactly the names that manager allows.
+Each manager's pattern (cyclotron_py.managers) admits exactly the names that manager allows.
 """
 
 from __future__ import annotations
 
 import re
 
+from . import managers
 from .errors import PlanError
 
-_PACKAGE_PATTERNS: dict[str, re.Pattern[str]] = {
-    # PEP 508 project names
-    "pip": re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$"),
-    "pipx": re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$"),
-    # npm: optional @scope/, URL-safe lowercase-ish names (legacy names may have capitals)
-    "npm": re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]{0,100}/)?[A-Za-z0-9][A-Za-z0-9._~-]{0,213}$"),
-    # Debian policy: lowercase, digits, + - . ; at least two characters
-    "apt": re.compile(r"^[a-z0-9][a-z0-9+.-]{1,99}$"),
-    "rpm": re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._-]{0,99}$"),
-    # formulae and casks, optionally tap-qualified (user/tap/name)
-    "brew": re.compile(r"^(?:[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*/)?[a-z0-9][a-z0-9@+._-]{0,99}$"),
-    "winget": re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]{0,127}$"),
-    "choco": re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"),
-}
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+:~_-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _GIT_REMOTE = re.compile(
@@ -36,7 +23,7 @@ _MCP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def check_package(manager: str, package: str, *, where: str = "") -> str:
-    pattern = _PACKAGE_PATTERNS.get(manager)
+    pattern = managers.package_pattern(manager)
     if pattern is None:
         raise PlanError(f"{where}no installer for manager {manager!r}")
     if not pattern.fullmatch(package):

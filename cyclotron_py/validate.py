@@ -28,6 +28,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from . import managers
 from .catalog import INSTALL_MANAGERS, TYPE_BY_MANAGER
 from .errors import CyclotronError, ManifestError, PlanError
 from .models import (
@@ -339,7 +340,7 @@ def package_problem(manager: str, package: str) -> tuple[SeverityName, str, str]
             return (
                 "error",
                 f"{shown} is not a valid {manager} package id",
-                f"write the id exactly as {manager} lists it (e.g. {_PACKAGE_EXAMPLES[manager]})",
+                f"write the id exactly as {manager} lists it (e.g. {managers.MANAGERS_BY_NAME[manager].example})",
             )
     elif manager == "env":
         try:
@@ -401,16 +402,6 @@ _VERSION_FALLBACK_RE = re.compile(r"^(?:\d+:)?\d[0-9A-Za-z.+~_-]*$")
 _SHELL_CHARS = frozenset(";&|`$<>'\"\\")
 # Windows uninstall DisplayNames hold '&' ("Tom & Jerry") and are never passed to an installer.
 _SHELL_CHARS_REGISTRY = frozenset(";|`$<>")
-_PACKAGE_EXAMPLES = {
-    "winget": "Git.Git",
-    "choco": "nodejs-lts",
-    "apt": "python3-venv",
-    "rpm": "python3-devel",
-    "brew": "python@3.12",
-    "pip": "requests",
-    "pipx": "httpie",
-    "npm": "@anthropic-ai/claude-code",
-}
 _YAML_START_RE = re.compile(r"^(?:---|%YAML|- |[A-Za-z_][\w .-]*:(?:\s|$))")
 
 

@@ -27,21 +27,13 @@ from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
 
+from . import managers
+
 Scheme = Literal["pep440", "semver", "debian", "winget", "loose", "string"]
 SCHEMES: tuple[str, ...] = Scheme.__args__  # type: ignore[attr-defined]
 
-# The scheme a manager's versions follow; anything else is detected from the text.
-SCHEME_BY_MANAGER: dict[str, str] = {
-    "pip": "pep440",
-    "pipx": "pep440",
-    "npm": "semver",
-    "apt": "debian",
-    "rpm": "debian",
-    "winget": "winget",
-    "choco": "winget",
-    "registry": "winget",
-    "brew": "loose",
-}
+# The scheme a manager's versions follow (cyclotron_py.managers); anything else is detected from the text.
+SCHEME_BY_MANAGER: dict[str, str] = managers.SCHEME_BY_MANAGER
 
 # Stage ranks shared by every scheme's ``upstream`` key.
 _DEV, _PRE, _FINAL, _POST = 0, 1, 2, 3

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cyclotron_py import safety
+from cyclotron_py import managers, safety
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROLES = ("apt", "brew", "choco", "winget")
@@ -64,7 +64,7 @@ def test_role_name_checks_match_safety(role: str) -> None:
     text = (REPO_ROOT / "roles" / f"cyclotron_{role}" / "tasks" / "item.yml").read_text(encoding="utf-8")
     found = re.findall(r"is regex\('(.+?)', match_type='fullmatch'\)", text.replace("\n", " "))
     found = [re.sub(r"\s+", "", pattern) for pattern in found]
-    package = safety._PACKAGE_PATTERNS[role].pattern
+    package = managers.package_pattern(managers.ROLES[role].managers[0]).pattern  # type: ignore[union-attr]
     version = safety._VERSION.pattern
     assert f"^{found[0]}$" == package
     assert f"^{found[1].removeprefix('(').removesuffix(')?')}$" == version
@@ -120,7 +120,7 @@ def test_win_winget_doc_matches_the_powershell_spec() -> None:
 def test_win_winget_patterns_match_safety() -> None:
     source = (REPO_ROOT / "plugins/modules/win_winget.ps1").read_text()
     id_re, version_re = re.findall(r"-notmatch '(\^[^']+)\\z'", source)[:2]
-    assert f"{id_re}$" == safety._PACKAGE_PATTERNS["winget"].pattern
+    assert f"{id_re}$" == managers.package_pattern("winget").pattern  # type: ignore[union-attr]
     assert f"{version_re}$" == safety._VERSION.pattern
     documented = _win_winget_doc()["options"]
     assert f"C({id_re}$)" in " ".join(documented["id"]["description"])
