@@ -102,6 +102,8 @@ class HostRecord:
     managers: tuple[str, ...]
     gathered_at: str
     caps: dict[str, Any] = field(default_factory=dict)
+    # The manifest had no ``managers`` key: ``managers`` are those its capabilities came through.
+    managers_inferred: bool = False
 
 
 _EMPTY: dict[str, Any] = {}
@@ -145,13 +147,17 @@ def host_record(
     else:
         for c in manifest.capabilities:
             _keep(caps, c)
+    # Hand-written manifests and the original design's format have no ``managers``; ``[]`` still means none.
+    inferred = "managers" not in manifest.model_fields_set
+    listed = managers.infer_managers(c.source.manager for c in manifest.capabilities) if inferred else manifest.managers
     return HostRecord(
         host=manifest.host,
         family=manifest.os.family,
         distribution=manifest.os.distribution,
-        managers=tuple(sorted(set(manifest.managers))),
+        managers=tuple(sorted(set(listed))),
         gathered_at=_iso(manifest.gathered_at),
         caps=caps,
+        managers_inferred=inferred,
     )
 
 
@@ -253,6 +259,9 @@ class HostInfo(BaseModel):
     os: Literal["windows", "linux", "darwin"]
     distribution: str
     managers: list[str]
+    managers_inferred: bool = Field(
+        default=False, description="The manifest listed no managers; they were read off its capabilities' sources."
+    )
     gathered_at: str
     capabilities: int
 
@@ -989,6 +998,7 @@ class _Engine:
                     "os": r.family,
                     "distribution": r.distribution,
                     "managers": list(r.managers),
+                    "managers_inferred": r.managers_inferred,
                     "gathered_at": r.gathered_at,
                     "capabilities": len(r.caps),
                 }

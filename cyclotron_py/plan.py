@@ -143,7 +143,15 @@ def build_plan(
         raise PlanError(f"approval mode {approve!r} is not one of {', '.join(APPROVAL_MODES)}")
     hosts: list[HostPlan] = []
     for host in sorted(distribution):
-        items = [_item(host, rec, catalog) for rec in distribution[host]]
+        items: list[PlanItem] = []
+        # An item that cannot be planned (no installer for its manager on this host, a name its
+        # manager refuses) becomes unportable with the reason; the rest of the fleet is planned.
+        refused: list[dict[str, Any]] = []
+        for rec in distribution[host]:
+            try:
+                items.append(_item(host, rec, catalog))
+            except PlanError as exc:
+                refused.append(_refused(rec, str(exc)))
         items.sort(key=_order_key)
         present = {item.id for item in items}
         for item in items:
@@ -161,7 +169,7 @@ def build_plan(
                 items=take,
                 awaiting_approval=wait,
                 unportable=sorted(
-                    (dict(u) for u in (unportable or {}).get(host, [])), key=lambda u: str(u.get("id"))
+                    [*(dict(u) for u in (unportable or {}).get(host, [])), *refused], key=lambda u: str(u.get("id"))
                 ),
             )
         )
@@ -171,6 +179,12 @@ def build_plan(
     ).hexdigest()[:12]
     stamp = (now or datetime.now(UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Plan(plan_id=f"plan-{digest}", created_at=stamp, approve=approve, hosts=hosts)  # type: ignore[arg-type]
+
+
+def _refused(rec: Mapping[str, Any], reason: str) -> dict[str, Any]:
+    """An unportable entry for a recommendation the plan refused (same keys as the matrix's)."""
+    entry = {k: rec[k] for k in ("id", "name", "type", "domain", "priority") if k in rec}
+    return {**entry, "gap": str(rec.get("reason") or "missing"), "reason": reason}
 
 
 def _order_key(item: PlanItem) -> tuple[int, int, str]:
@@ -183,7 +197,7 @@ def _item(host: str, rec: Mapping[str, Any], catalog: Catalog) -> PlanItem:
     manager = str(rec.get("manager", ""))
     role = managers.role_for(manager)
     if role is None:
-        raise PlanError(f"{where}no installer role for manager {manager!r}")
+        raise PlanError(f"{where}no installer role for manager {manager!r} (cyclotron_py/managers.py)")
     package = str(rec.get("package", ""))
     version = safety.check_version(str(rec.get("version") or ""), where=where)
     entry = catalog.get(cap_id)

@@ -70,14 +70,36 @@ def test_approval_modes(mode, installed, waiting):
     ],
 )
 def test_untrusted_names_are_refused(manager, package):
-    with pytest.raises(PlanError, match="pc2"):
-        build_plan({"pc2": [rec(f"x:{manager}", manager, package)]}, {"pc2": "linux"}, CATALOG, approve="all")
+    """A refused name never reaches an installer; the item is unportable with the reason, the rest is planned."""
+    plan = build_plan(
+        {"pc2": [rec(f"x:{manager}", manager, package), rec("pip:six", "pip", "six")],
+         "pc3": [rec("pip:six", "pip", "six")]},
+        {"pc2": "linux", "pc3": "linux"}, CATALOG, approve="all",
+    )
+    pc2, pc3 = plan.hosts
+    assert [i.id for i in pc2.items] == ["pip:six"] and [i.id for i in pc3.items] == ["pip:six"]
+    assert [u["id"] for u in pc2.unportable] == [f"x:{manager}"]
+    assert "plan for pc2" in pc2.unportable[0]["reason"] and package not in render_playbook(plan)
 
 
 def test_git_remote_with_transport_helper_is_refused():
-    with pytest.raises(PlanError, match="git remote"):
-        build_plan({"pc2": [rec("git:x", "git", "ext::sh -c touch% /tmp/pwned", type_="git_repo")]},
-                   {"pc2": "linux"}, CATALOG, approve="all")
+    plan = build_plan({"pc2": [rec("git:x", "git", "ext::sh -c touch% /tmp/pwned", type_="git_repo")]},
+                      {"pc2": "linux"}, CATALOG, approve="all")
+    assert plan.hosts[0].items == [] and "git remote" in plan.hosts[0].unportable[0]["reason"]
+
+
+def test_a_manager_without_an_installer_is_unportable_with_the_reason():
+    """One host's item that nothing installs never aborts the plan of the others."""
+    plan = build_plan(
+        {"pc1": [rec("registry:foo", "registry", "Foo", type_="software"), rec("jq", "apt", "jq", type_="software")],
+         "pc2": [rec("pip:six", "pip", "six")]},
+        {"pc1": "windows", "pc2": "linux"}, CATALOG, approve="all",
+    )
+    pc1, pc2 = plan.hosts
+    assert [i.id for i in pc1.items] == ["jq"] and [i.id for i in pc2.items] == ["pip:six"]
+    (entry,) = pc1.unportable
+    assert entry["id"] == "registry:foo" and "no installer role for manager 'registry'" in entry["reason"]
+    assert entry["gap"] == "missing" and set(entry) == {"id", "name", "type", "domain", "priority", "gap", "reason"}
 
 
 def test_playbook_is_reviewable_yaml_and_plan_id_is_stable(tmp_path):
