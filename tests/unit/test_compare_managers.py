@@ -25,8 +25,8 @@ def _manifest(host: str, family: str, caps: list[tuple[str, str, str]], managers
 
 def test_managers_are_inferred_from_sources_when_the_manifest_has_none() -> None:
     """A Windows PC whose manifest lists winget packages has winget, even without a managers field."""
-    pc1 = _manifest("pc1", "windows", [("winget:Foo.Bar", "winget", "Foo.Bar"), ("winget:Git.Git", "winget", "Git.Git")],
-                    None)
+    both = [("winget:Foo.Bar", "winget", "Foo.Bar"), ("winget:Git.Git", "winget", "Git.Git")]
+    pc1 = _manifest("pc1", "windows", both, None)
     pc2 = _manifest("pc2", "windows", [("winget:Git.Git", "winget", "Git.Git")], None)
     matrix = capability_matrix([pc1, pc2])
     assert matrix["host_info"]["pc2"]["managers"] == ["winget"]
