@@ -22,13 +22,18 @@ PYTEST_ARGS ?=
 
 # First Python >= 3.11 that actually runs (pyenv shims for missing versions do not).
 PYTHON_CANDIDATES := /root/.pyenv/versions/3.11.7/bin/python3.11 python3.11 python3
+# The other supported range: Python 3.12 resolves ansible-core 2.21 (3.11 resolves 2.19).
+# `make test` also runs the unit tests and lint there when such a Python exists.
+VENV312 ?= .venv312
+PYTHON312_CANDIDATES := $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python3.12) python3.12
 
-.PHONY: help demo demo-setup demo-clean test lint bench deps venv clean
+.PHONY: help demo demo-setup demo-clean test test-py312 lint bench deps venv venv312 clean
 
 help:
 	@echo "make demo        build the demo fleet (.demo/) and run $(DEMO_PLAYBOOK) on it"
 	@echo "make demo-clean  remove the demo sandboxes and manifests"
 	@echo "make test        install system packages and the venv, run the test suite"
+	@echo "make test-py312  unit tests and lint under Python 3.12 / ansible-core 2.21 ($(VENV312))"
 	@echo "make lint        ruff, mypy, yamllint, ansible-lint"
 	@echo "make bench       run the benchmarks in benchmarks/"
 
@@ -55,6 +60,16 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# The second venv: Python 3.12 and the newest ansible-core it resolves. Empty when no 3.12 runs.
+PY312 := $(firstword $(foreach c,$(PYTHON312_CANDIDATES),$(shell command -v $(c) >/dev/null 2>&1 && $(c) -c 'import venv' >/dev/null 2>&1 && echo $(c))))
+
+$(VENV312)/.installed: pyproject.toml
+	"$(PY312)" -m venv $(VENV312)
+	$(VENV312)/bin/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+venv312: $(if $(PY312),$(VENV312)/.installed)
 
 # Debian packages the tests and the demo need: openssh-server for the SSH fleet, git for
 # repositories, python3-venv for the fleet users' venvs, nodejs/npm for npm installs, sudo for
@@ -107,6 +122,13 @@ demo-clean:
 
 test: deps venv
 	$(PY) -m pytest $(TESTS) $(PYTEST_ARGS)
+	@if [ "$(TESTS)" = tests ]; then $(MAKE) --no-print-directory test-py312; fi
+
+test-py312: venv312
+	@if [ -z "$(PY312)" ]; then \
+	  echo "test-py312: no Python 3.12 found (tried: $(PYTHON312_CANDIDATES)); skipped"; exit 0; fi; \
+	$(VENV312)/bin/python -c 'import ansible, sys; print(f"Python {sys.version.split()[0]}, ansible-core {ansible.__version__}")'; \
+	$(VENV312)/bin/python -m pytest tests/unit tests/test_lint.py -q $(PYTEST_ARGS)
 
 lint: venv
 	$(PY) -m pytest tests/test_lint.py -q $(PYTEST_ARGS)
