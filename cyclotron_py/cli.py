@@ -21,6 +21,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "plan",
     "schema",
+    "run",
+    "status",
+    "history",
+    "approvals",
 )
 
 

@@ -1,0 +1,73 @@
+"""`cyclotron status`: heartbeat, current and last run, pending approvals, per-host last gather."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from typing import Any
+
+from ..store import Store, parse_iso, state_dir, utc_now
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("status", help="heartbeat, current/last run, pending approvals, hosts")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--interval", type=int, default=3600,
+                        help="the schedule interval in seconds: a heartbeat older than twice it is stale")
+    parser.set_defaults(func=run)
+
+
+def collect(store: Store, *, interval: int = 3600, now: datetime | None = None) -> dict[str, Any]:
+    now = now or utc_now()
+    beat = store.heartbeat()
+    heartbeat: dict[str, Any] | None = None
+    if beat:
+        age = (now - parse_iso(beat["at"])).total_seconds()
+        heartbeat = {**beat, "age_seconds": int(age), "stale": age > 2 * interval}
+    current = store.current_run()
+    if current:
+        current["hosts"] = store.host_outcomes(current["id"])
+    last = store.last_run()
+    if last:
+        last["hosts"] = store.host_outcomes(last["id"])
+    hosts: dict[str, dict[str, Any]] = {h: {"last_gathered": at} for h, at in store.last_gathered().items()}
+    for run in store.runs(limit=50):
+        for outcome in store.host_outcomes(run["id"]):
+            entry = hosts.setdefault(outcome["host"], {"last_gathered": None})
+            entry.setdefault("last_outcome", {"run_id": run["id"], "status": outcome["status"],
+                                              "error": outcome["error"]})
+    return {
+        "heartbeat": heartbeat,
+        "current_run": current,
+        "last_run": last,
+        "pending_approvals": store.approvals(),
+        "hosts": hosts,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    with Store.open(state_dir()) as store:
+        doc = collect(store, interval=args.interval)
+    if args.json:
+        print(json.dumps(doc, indent=2, sort_keys=True, default=str))
+        return 0
+    beat = doc["heartbeat"]
+    print("heartbeat: " + (f"{beat['at']} ({beat['age_seconds']} s ago{', STALE' if beat['stale'] else ''})"
+                           if beat else "none yet"))
+    for label in ("current_run", "last_run"):
+        run_row = doc[label]
+        if not run_row:
+            print(f"{label.replace('_', ' ')}: none")
+            continue
+        print(f"{label.replace('_', ' ')}: {run_row['id']} {run_row['kind']} ({run_row['mode']}) {run_row['status']}, "
+              f"started {run_row['started']}" + (f", rc {run_row['rc']}" if run_row["rc"] is not None else ""))
+        for h in run_row["hosts"]:
+            print(f"    {h['host']}: {h['status']} · {h['ok']} ok · {h['changed']} changed · {h['failed']} failed · "
+                  f"{h['unreachable']} unreachable · items {h['items_done']}/{h['items_total']}"
+                  + (f" · {h['error']}" if h["error"] else ""))
+    print(f"pending approvals: {len(doc['pending_approvals'])}")
+    for host, info in sorted(doc["hosts"].items()):
+        last = info.get("last_outcome") or {}
+        print(f"  {host}: last gathered {info.get('last_gathered') or 'never'}; last outcome {last.get('status', '-')}")
+    return 0

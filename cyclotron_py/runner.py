@@ -1,0 +1,392 @@
+"""Run a Cyclotron playbook through ansible-runner and record it in the store.
+
+Each run gets a private data dir ``<state>/runs/<run id>/`` (0700). The event handler only puts
+events on a queue; one consumer thread turns them into per-host progress and outcomes, writes
+them to the store in batches and draws progress. What reaches the store is what the outcome
+contract names, never a raw result.
+
+Leak paths closed here (ansible-runner 2.4):
+- runner copies the whole process environment into ``artifacts/<ident>/command`` and into its
+  ``starting`` status payload, whatever ``suppress_env_files`` says: the run gets a minimal
+  environment (:func:`minimal_environment`), and the run dir is private;
+- inline extravars show up in process arguments and in that file: the only extra variables
+  passed are the approval mode and similar plain settings, never a secret; the vault stays with
+  Ansible (``--vault-password-file``).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shlex
+import shutil
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .store import ItemOutcome, Store
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PLAYBOOKS = ("sync", "gather", "plan")
+# cyclotron run --mode -> the plan's approval setting (cyclotron_approve)
+APPROVE_BY_MODE = {"manual": "none", "semi-auto": "low-risk", "full-auto": "all"}
+# Exit codes of `cyclotron run` (README): 0 ok, 1 bad input or config, 2 some item failed (and
+# was rolled back), 4 some host unreachable.
+EXIT_OK, EXIT_BAD_INPUT, EXIT_ITEMS_FAILED, EXIT_UNREACHABLE = 0, 1, 2, 4
+
+# What a run keeps of the controller's environment: what Ansible, SSH and the registries need.
+_KEEP_ENV = re.compile(
+    r"^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_[A-Z]+|TERM|TMPDIR|TZ|SHELL|VIRTUAL_ENV|PYTHONPATH|SSH_AUTH_SOCK"
+    r"|ANSIBLE_[A-Z0-9_]+|CYCLOTRON_[A-Z0-9_]+|npm_config_cache|NPM_CONFIG_CACHE"
+    r"|(?i:https?_proxy|no_proxy)|NODE_EXTRA_CA_CERTS|PIP_CERT|PIP_INDEX_URL|PIP_EXTRA_INDEX_URL|PIP_TRUSTED_HOST"
+    r"|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE)$"
+)
+# Even a kept name is dropped when it names a credential (ANSIBLE_VAULT_PASSWORD, CYCLOTRON_TOKEN).
+_SECRET_NAME = re.compile(r"(?i)(passw(or)?d|secret|token|api_?key|credential|private_?key)(?!_FILE$)")
+
+
+def minimal_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The controller environment a run may see: no API keys, tokens or passwords."""
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items() if _KEEP_ENV.match(k) and not _SECRET_NAME.search(k)}
+
+
+@dataclass
+class HostProgress:
+    host: str
+    status: str = "pending"
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    items_total: int = 0
+    items_done: int = 0
+    current_task: str = ""
+    error: str = ""
+
+    def as_row(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "status", "ok", "changed", "failed", "unreachable", "skipped", "items_total", "items_done",
+            "current_task", "error")}
+
+
+@dataclass
+class RunState:
+    """What the consumer has learnt from the event stream so far."""
+
+    hosts: dict[str, HostProgress] = field(default_factory=dict)
+    plan_id: str = ""
+    coverage_before: float | None = None
+    coverage_after: float | None = None
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    summary_lines: list[str] = field(default_factory=list)
+    awaiting: list[dict[str, Any]] = field(default_factory=list)
+
+    def host(self, name: str) -> HostProgress:
+        if name not in self.hosts:
+            self.hosts[name] = HostProgress(name)
+        return self.hosts[name]
+
+
+_COUNTED = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+}
+
+
+def ingest(state: RunState, event: Mapping[str, Any]) -> set[str]:
+    """Fold one ansible-runner event into ``state``; returns the hosts whose progress changed.
+
+    Reads only the fields the outcome contract names from a result (``res``); a no_log
+    result stays censored.
+    """
+    kind = str(event.get("event", ""))
+    data = event.get("event_data") or {}
+    host = str(data.get("host") or "")
+    if kind == "runner_on_start" and host:
+        progress = state.host(host)
+        progress.current_task = str(data.get("task") or "")[:300]
+        if progress.status == "pending":
+            progress.status = "in progress"
+        return {host}
+    counter = _COUNTED.get(kind)
+    if counter is None or not host:
+        return set()
+    res = data.get("res") or {}
+    if kind == "runner_on_failed" and data.get("ignore_errors"):
+        counter = "ok"
+    progress = state.host(host)
+    setattr(progress, counter, getattr(progress, counter) + 1)
+    if kind == "runner_on_ok" and res.get("changed"):
+        progress.changed += 1
+    if kind == "runner_on_unreachable":
+        progress.status = "unreachable"
+        progress.error = _message(res) or "unreachable"
+    elif kind == "runner_on_failed" and counter == "failed":
+        progress.status = "failed"
+        progress.error = f"{data.get('task', '')}: {_message(res)}"[:2000]
+    if kind == "runner_on_ok" and isinstance(res, Mapping) and "censored" not in res:
+        _read_result(state, host, str(data.get("task_action") or ""), res)
+    return {host}
+
+
+def _message(res: Mapping[str, Any]) -> str:
+    if "censored" in res:
+        return "the output was hidden by no_log"
+    return str(res.get("msg") or res.get("stderr") or "")[:2000]
+
+
+def _read_result(state: RunState, host: str, action: str, res: Mapping[str, Any]) -> None:
+    short = action.rsplit(".", 1)[-1]
+    if short == "cyclotron_gather" and isinstance(res.get("manifest"), Mapping):
+        state.manifests.append(dict(res["manifest"]))
+    elif short == "cyclotron_plan":
+        plan = res.get("plan") or {}
+        state.plan_id = str(plan.get("plan_id") or state.plan_id)
+        for host_plan in plan.get("hosts") or []:
+            name = str(host_plan.get("host", ""))
+            state.host(name).items_total = len(host_plan.get("items") or [])
+            for item in host_plan.get("awaiting_approval") or []:
+                state.awaiting.append(_approval_item(name, item, state.plan_id))
+        coverage = res.get("coverage") or {}
+        if isinstance(coverage, Mapping) and isinstance(coverage.get("overall"), Mapping):
+            state.coverage_before = coverage["overall"].get("percent")
+    elif short == "cyclotron_sync_report":
+        for name, outcomes in (res.get("outcomes") or {}).items():
+            for o in outcomes:
+                state.outcomes.append(_outcome(str(name), o))
+            state.host(str(name)).items_done = len(outcomes)
+        lines = res.get("lines")
+        if isinstance(lines, list):
+            state.summary_lines = [str(line) for line in lines]
+        after = res.get("coverage_after") or res.get("coverage") or {}
+        if isinstance(after, Mapping) and isinstance(after.get("overall"), Mapping):
+            state.coverage_after = after["overall"].get("percent")
+
+
+def _outcome(host: str, o: Mapping[str, Any]) -> ItemOutcome:
+    return ItemOutcome(
+        host=host,
+        capability_id=str(o.get("id", "")),
+        outcome=str(o.get("status") or o.get("outcome") or ""),
+        manager=str(o.get("manager") or ""),
+        package=str(o.get("package") or ""),
+        version_before=str(o.get("version_before") or ""),
+        version_after=str(o.get("version_after") or ""),
+        reason=str(o.get("reason") or ""),
+    )
+
+
+def _approval_item(host: str, item: Mapping[str, Any], plan_id: str) -> dict[str, Any]:
+    return {
+        "host": host, "capability_id": str(item.get("id", "")), "manager": str(item.get("manager", "")),
+        "package": str(item.get("package", "")), "wanted_version": str(item.get("version") or ""),
+        "risk": str(item.get("risk", "")), "reason": str(item.get("approval") or item.get("reason") or ""),
+        "plan_id": plan_id,
+    }
+
+
+@dataclass
+class RunRequest:
+    playbook: str = "sync"
+    inventory: str = ""
+    mode: str = "semi-auto"
+    check: bool = False
+    limit: str = ""
+    vault_password_file: str = ""
+    keep_artifacts: int = 10
+    extra_args: Sequence[str] = ()
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    status: str
+    rc: int
+    exit_code: int
+    state: RunState
+    data_dir: Path
+
+
+Progress = Callable[[RunState, set[str]], None]
+
+
+def execute(store: Store, request: RunRequest, state_dir: Path, *, progress: Progress | None = None) -> RunResult:
+    """Run the playbook and record it; the store row goes from running to its final status."""
+    import ansible_runner
+
+    if request.playbook not in PLAYBOOKS:
+        raise ValueError(f"playbook {request.playbook!r} is not one of {', '.join(PLAYBOOKS)}")
+    playbook = REPO_ROOT / "playbooks" / f"{request.playbook}.yml"
+    inventory = Path(request.inventory or REPO_ROOT / "inventory/demo/hosts.yml").resolve()
+    run_id = store.start_run(request.playbook, request.mode, inventory=str(inventory), check_mode=request.check)
+    runs_dir = state_dir / "runs"
+    runs_dir.mkdir(mode=0o700, exist_ok=True)
+    data_dir = runs_dir / str(run_id)
+    data_dir.mkdir(mode=0o700)
+    os.chmod(data_dir, 0o700)
+    store.update_run(run_id, data_dir=str(data_dir))
+
+    cmdline = ["-e", f"cyclotron_approve={APPROVE_BY_MODE[request.mode]}"]
+    if request.check:
+        cmdline.append("--check")
+    if request.vault_password_file:
+        cmdline += ["--vault-password-file", str(Path(request.vault_password_file).resolve())]
+    cmdline += list(request.extra_args)
+
+    events: queue.Queue[Mapping[str, Any] | None] = queue.Queue()
+    state = RunState()
+    consumer = threading.Thread(
+        target=_consume, args=(events, state, store, run_id, progress), name="cyclotron-ingest", daemon=True
+    )
+    consumer.start()
+    env = minimal_environment()
+    env["ANSIBLE_CONFIG"] = str(REPO_ROOT / "ansible.cfg")
+    # ansible-playbook from the same environment as this Python, even when it is not activated.
+    env["PATH"] = os.pathsep.join(p for p in (str(Path(sys.executable).parent), env.get("PATH", "")) if p)
+    # runner appends its own callback dir to this; Cyclotron's (the preload) must stay on it.
+    env["ANSIBLE_CALLBACK_PLUGINS"] = str(REPO_ROOT / "plugins" / "callback")
+    try:
+        with _only_environment(env):
+            result = ansible_runner.run(
+                private_data_dir=str(data_dir),
+                project_dir=str(REPO_ROOT),
+                playbook=str(playbook),
+                inventory=str(inventory),
+                limit=request.limit or None,
+                cmdline=shlex.join(cmdline),
+                suppress_env_files=True,
+                quiet=True,
+                rotate_artifacts=max(request.keep_artifacts, 1),
+                event_handler=_enqueue_to(events),
+                settings={"suppress_ansible_output": True},
+            )
+        rc = int(result.rc if result.rc is not None else 1)
+    finally:
+        events.put(None)
+        consumer.join()
+    _scrub_environment(data_dir)
+    exit_code, status = _exit_code(rc, state)
+    store.record_hosts(run_id, {h: p.as_row() for h, p in state.hosts.items()})
+    store.record_items(run_id, state.outcomes)
+    if state.awaiting and request.playbook == "sync":
+        store.queue_approvals(state.awaiting, plan_id=state.plan_id, requested_by=f"run {run_id}")
+    for manifest in state.manifests:
+        store.snapshot_manifest(manifest, run_id=run_id)
+    store.update_run(run_id, plan_id=state.plan_id,
+                     items_total=sum(h.items_total for h in state.hosts.values()))
+    store.finish_run(run_id, status, rc, message="\n".join(state.summary_lines)[:4000])
+    _rotate_runs(state_dir / "runs", request.keep_artifacts)
+    return RunResult(run_id, status, rc, exit_code, state, data_dir)
+
+
+def _enqueue_to(events: queue.Queue[Mapping[str, Any] | None]) -> Callable[[Mapping[str, Any]], bool]:
+    """The runner event handler: it only enqueues (True: runner keeps the event in its artifacts)."""
+
+    def enqueue(event: Mapping[str, Any]) -> bool:
+        events.put(event)
+        return True
+
+    return enqueue
+
+
+@contextmanager
+def _only_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """runner seeds a run with a copy of os.environ (and writes it to artifacts/<id>/command):
+    let it see only ``env`` while it prepares and runs, then put the controller's back."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _consume(events: queue.Queue[Mapping[str, Any] | None], state: RunState, store: Store, run_id: int,
+             progress: Progress | None) -> None:
+    """Drain the queue; write host progress in one transaction per burst of events."""
+    while True:
+        event = events.get()
+        batch = [event]
+        while not events.empty():  # a burst: everything already queued goes in one write
+            batch.append(events.get_nowait())
+        touched: set[str] = set()
+        done = False
+        for item in batch:
+            if item is None:
+                done = True
+                continue
+            touched |= ingest(state, item)
+        if touched:
+            store.record_hosts(run_id, {h: state.hosts[h].as_row() for h in touched})
+            if progress:
+                progress(state, touched)
+        if done:
+            return
+
+
+def _exit_code(rc: int, state: RunState) -> tuple[int, str]:
+    for progress in state.hosts.values():
+        if progress.status in ("pending", "in progress"):
+            progress.status = "complete"
+    if any(h.unreachable for h in state.hosts.values()):
+        return EXIT_UNREACHABLE, "failed"
+    failed_items = [o for o in state.outcomes if o.outcome.replace("_", "-") in ("failed", "failed-rolled-back")]
+    if failed_items:
+        return EXIT_ITEMS_FAILED, "failed"
+    if rc != 0:
+        return EXIT_BAD_INPUT, "failed"
+    return EXIT_OK, "successful"
+
+
+def _scrub_environment(data_dir: Path) -> None:
+    """runner writes ``artifacts/<ident>/command`` with the run's environment: keep only its argv."""
+    import json
+
+    for command in data_dir.glob("artifacts/*/command"):
+        try:
+            doc = json.loads(command.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            command.unlink(missing_ok=True)
+            continue
+        doc["env"] = {k: v for k, v in (doc.get("env") or {}).items() if k in ("PATH", "HOME", "LANG")}
+        command.write_text(json.dumps(doc), encoding="utf-8")
+    for path in [data_dir, *data_dir.rglob("*")]:
+        if path.is_dir():
+            os.chmod(path, 0o700)
+        elif path.is_file():
+            os.chmod(path, 0o600)
+
+
+def _rotate_runs(runs_dir: Path, keep: int) -> None:
+    """Keep the newest ``keep`` run dirs (their rows stay in the store until pruned)."""
+    dirs = sorted((p for p in runs_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    for old in dirs[: max(len(dirs) - max(keep, 1), 0)]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def plain_progress(write: Callable[[str], Any]) -> Progress:
+    """Progress as plain lines (output piped): one line per host whose status changed."""
+    last: dict[str, str] = {}
+
+    def draw(state: RunState, touched: Iterable[str]) -> None:
+        for host in sorted(touched):
+            h = state.hosts[host]
+            line = (f"{host}: {h.status} · {h.items_done}/{h.items_total} items · ok {h.ok} changed {h.changed}"
+                    f" failed {h.failed} unreachable {h.unreachable}")
+            if last.get(host) != line.split(" · ")[0]:
+                write(line + (f" · {h.current_task}" if h.current_task else ""))
+                last[host] = line.split(" · ")[0]
+
+    return draw
