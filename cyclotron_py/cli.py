@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "plan",
     "schema",
     "run",
+    "tick",
+    "schedule",
     "status",
     "history",
     "approvals",

@@ -26,10 +26,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .store import ItemOutcome, Store
+from .store import ItemOutcome, Store, utc_now
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOKS = ("sync", "gather", "plan")
@@ -205,6 +206,11 @@ class RunRequest:
     vault_password_file: str = ""
     keep_artifacts: int = 10
     extra_args: Sequence[str] = ()
+    approval_expires_in: timedelta | None = None
+    # The run's start time as recorded (tick --now); None: the clock.
+    now: datetime | None = None
+    # The schedule slot a tick runs it for.
+    due: datetime | None = None
 
 
 @dataclass
@@ -228,7 +234,11 @@ def execute(store: Store, request: RunRequest, state_dir: Path, *, progress: Pro
         raise ValueError(f"playbook {request.playbook!r} is not one of {', '.join(PLAYBOOKS)}")
     playbook = REPO_ROOT / "playbooks" / f"{request.playbook}.yml"
     inventory = Path(request.inventory or REPO_ROOT / "inventory/demo/hosts.yml").resolve()
-    run_id = store.start_run(request.playbook, request.mode, inventory=str(inventory), check_mode=request.check)
+    run_id = store.start_run(
+        request.playbook, request.mode, inventory=str(inventory), check_mode=request.check, now=request.now,
+        due=request.due,
+    )
+    started = utc_now()
     runs_dir = state_dir / "runs"
     runs_dir.mkdir(mode=0o700, exist_ok=True)
     data_dir = runs_dir / str(run_id)
@@ -279,12 +289,14 @@ def execute(store: Store, request: RunRequest, state_dir: Path, *, progress: Pro
     store.record_hosts(run_id, {h: p.as_row() for h, p in state.hosts.items()})
     store.record_items(run_id, state.outcomes)
     if state.awaiting and request.playbook == "sync":
-        store.queue_approvals(state.awaiting, plan_id=state.plan_id, requested_by=f"run {run_id}")
+        store.queue_approvals(state.awaiting, plan_id=state.plan_id, requested_by=f"run {run_id}",
+                              expires_in=request.approval_expires_in, now=request.now)
     for manifest in state.manifests:
         store.snapshot_manifest(manifest, run_id=run_id)
     store.update_run(run_id, plan_id=state.plan_id,
                      items_total=sum(h.items_total for h in state.hosts.values()))
-    store.finish_run(run_id, status, rc, message="\n".join(state.summary_lines)[:4000])
+    finished = request.now + (utc_now() - started) if request.now else None
+    store.finish_run(run_id, status, rc, message="\n".join(state.summary_lines)[:4000], now=finished)
     _rotate_runs(state_dir / "runs", request.keep_artifacts)
     return RunResult(run_id, status, rc, exit_code, state, data_dir)
 

@@ -90,6 +90,9 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         rc INTEGER,
         pid INTEGER,
         heartbeat_at TEXT,
+        -- the schedule slot a tick ran (or missed) it for: the next slot counts from here, not from
+        -- when it actually started, so an interval schedule does not drift
+        due_at TEXT,
         plan_id TEXT NOT NULL DEFAULT '',
         data_dir TEXT NOT NULL DEFAULT '',
         check_mode INTEGER NOT NULL DEFAULT 0,
@@ -311,6 +314,7 @@ class Store:
         check_mode: bool = False,
         data_dir: str = "",
         now: datetime | None = None,
+        due: datetime | None = None,
     ) -> int:
         if kind not in RUN_KINDS:
             raise StoreError(f"run kind {kind!r} is not one of {', '.join(RUN_KINDS)}")
@@ -319,9 +323,10 @@ class Store:
         stamp = iso(now or utc_now())
         with self.transaction() as db:
             cur = db.execute(
-                "INSERT INTO runs (kind, mode, inventory, started, status, pid, heartbeat_at, check_mode, data_dir)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
-                (kind, mode, inventory, stamp, os.getpid() if pid is None else pid, stamp, int(check_mode), data_dir),
+                "INSERT INTO runs (kind, mode, inventory, started, status, pid, heartbeat_at, check_mode, data_dir,"
+                " due_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                (kind, mode, inventory, stamp, os.getpid() if pid is None else pid, stamp, int(check_mode), data_dir,
+                 iso(due) if due else None),
             )
             return int(cur.lastrowid or 0)
 
@@ -330,8 +335,9 @@ class Store:
         stamp = iso(now or utc_now())
         with self.transaction() as db:
             cur = db.execute(
-                "INSERT INTO runs (kind, mode, started, finished, status, message) VALUES (?, ?, ?, ?, 'missed', ?)",
-                (kind, mode, iso(due), stamp, message),
+                "INSERT INTO runs (kind, mode, started, finished, status, message, due_at)"
+                " VALUES (?, ?, ?, ?, 'missed', ?, ?)",
+                (kind, mode, iso(due), stamp, message, iso(due)),
             )
             return int(cur.lastrowid or 0)
 
@@ -457,9 +463,10 @@ class Store:
         return _run_dict(rows[0]) if rows else None
 
     def last_started(self, kinds: Iterable[str] = RUN_KINDS) -> datetime | None:
-        """When the newest run (of any status, missed included) was due or started."""
+        """The schedule slot of the newest run (missed included), else when it started."""
         kinds = tuple(kinds)
-        rows = self._query(f"SELECT MAX(started) FROM runs WHERE kind IN ({','.join('?' * len(kinds))})", kinds)
+        marks = ",".join("?" * len(kinds))
+        rows = self._query(f"SELECT MAX(COALESCE(due_at, started)) FROM runs WHERE kind IN ({marks})", kinds)
         value = rows[0][0]
         return parse_iso(value) if value else None
 
@@ -756,4 +763,13 @@ def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """A migration script as single statements (executescript would commit the transaction)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise StoreError(f"migration ends in an incomplete statement: {pending.strip()[:80]}")
+    return statements

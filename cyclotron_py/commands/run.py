@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
+from ..daemon import AlreadyRunning, run_lock
+from ..errors import CyclotronError
 from ..runner import APPROVE_BY_MODE, PLAYBOOKS, RunRequest, RunState, execute, plain_progress
 from ..store import Store, state_dir
 
@@ -40,6 +43,14 @@ def run(args: argparse.Namespace) -> int:
         vault_password_file=args.vault_password_file, keep_artifacts=args.keep_runs,
         extra_args=[arg for value in args.extra_vars for arg in ("-e", value)],
     )
+    try:
+        with run_lock(state):
+            return _run_locked(args, state, request)
+    except AlreadyRunning as exc:
+        raise CyclotronError(f"{exc}: another cyclotron run or tick holds {state / 'lock'}; wait for it") from exc
+
+
+def _run_locked(args: argparse.Namespace, state: Path, request: RunRequest) -> int:
     with Store.open(state) as store:
         store.abandon_dead_runs()
         if sys.stdout.isatty():
