@@ -158,20 +158,26 @@ def _read_result(state: RunState, host: str, action: str, res: Mapping[str, Any]
             state.host(name).items_total = len(host_plan.get("items") or [])
             for item in host_plan.get("awaiting_approval") or []:
                 state.awaiting.append(_approval_item(name, item, state.plan_id))
-        coverage = res.get("coverage") or {}
-        if isinstance(coverage, Mapping) and isinstance(coverage.get("overall"), Mapping):
-            state.coverage_before = coverage["overall"].get("percent")
+        state.coverage_before = _percent(res.get("coverage"))
     elif short == "cyclotron_sync_report":
-        for name, outcomes in (res.get("outcomes") or {}).items():
+        nested = res.get("report")
+        report: Mapping[str, Any] = nested if isinstance(nested, Mapping) else res
+        for name, outcomes in (report.get("outcomes") or {}).items():
             for o in outcomes:
                 state.outcomes.append(_outcome(str(name), o))
             state.host(str(name)).items_done = len(outcomes)
         lines = res.get("lines")
         if isinstance(lines, list):
             state.summary_lines = [str(line) for line in lines]
-        after = res.get("coverage_after") or res.get("coverage") or {}
-        if isinstance(after, Mapping) and isinstance(after.get("overall"), Mapping):
-            state.coverage_after = after["overall"].get("percent")
+        state.coverage_after = _percent(report.get("coverage_after"))
+        if state.coverage_before is None:
+            state.coverage_before = _percent(report.get("coverage_before"))
+
+
+def _percent(value: Any) -> float | None:
+    if isinstance(value, Mapping):
+        value = (value.get("overall") or value).get("percent")
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _outcome(host: str, o: Mapping[str, Any]) -> ItemOutcome:

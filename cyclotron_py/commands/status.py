@@ -7,24 +7,29 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..store import Store, parse_iso, state_dir, utc_now
+from ..daemon import Config, heartbeat_interval, load_config, next_due
+from ..store import Store, iso, parse_iso, state_dir, utc_now
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("status", help="heartbeat, current/last run, pending approvals, hosts")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--interval", type=int, default=3600,
-                        help="the schedule interval in seconds: a heartbeat older than twice it is stale")
     parser.set_defaults(func=run)
 
 
-def collect(store: Store, *, interval: int = 3600, now: datetime | None = None) -> dict[str, Any]:
+def collect(store: Store, config: Config | None = None, *, now: datetime | None = None) -> dict[str, Any]:
+    """The status document (also the dashboard's): heartbeat flagged stale past twice the schedule's
+    interval, current run with progress, last run with per-host counts, next due time, approvals, hosts."""
     now = now or utc_now()
+    config = config or Config()
+    interval = heartbeat_interval(config, now)
     beat = store.heartbeat()
     heartbeat: dict[str, Any] | None = None
     if beat:
         age = (now - parse_iso(beat["at"])).total_seconds()
-        heartbeat = {**beat, "age_seconds": int(age), "stale": age > 2 * interval}
+        stale = interval is not None and age > 2 * interval.total_seconds()
+        heartbeat = {**beat, "age_seconds": int(age), "stale": stale}
+    due = next_due(store, config, now)
     current = store.current_run()
     if current:
         current["hosts"] = store.host_outcomes(current["id"])
@@ -38,6 +43,9 @@ def collect(store: Store, *, interval: int = 3600, now: datetime | None = None) 
             entry.setdefault("last_outcome", {"run_id": run["id"], "status": outcome["status"],
                                               "error": outcome["error"]})
     return {
+        "schedule": config.schedule.model_dump(exclude_none=True) if config.schedule else None,
+        "mode": config.mode,
+        "next_due": iso(due) if due else None,
         "heartbeat": heartbeat,
         "current_run": current,
         "last_run": last,
@@ -47,8 +55,10 @@ def collect(store: Store, *, interval: int = 3600, now: datetime | None = None) 
 
 
 def run(args: argparse.Namespace) -> int:
-    with Store.open(state_dir()) as store:
-        doc = collect(store, interval=args.interval)
+    state = state_dir()
+    config = load_config(state)
+    with Store.open(state) as store:
+        doc = collect(store, config)
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True, default=str))
         return 0
@@ -66,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"    {h['host']}: {h['status']} · {h['ok']} ok · {h['changed']} changed · {h['failed']} failed · "
                   f"{h['unreachable']} unreachable · items {h['items_done']}/{h['items_total']}"
                   + (f" · {h['error']}" if h["error"] else ""))
+    schedule = doc["schedule"]
+    print(f"schedule: {', '.join(f'{k} {v}' for k, v in schedule.items()) if schedule else 'none'} ({doc['mode']}); "
+          f"next due: {doc['next_due'] or '-'}")
     print(f"pending approvals: {len(doc['pending_approvals'])}")
     for host, info in sorted(doc["hosts"].items()):
         last = info.get("last_outcome") or {}

@@ -106,3 +106,41 @@ def test_no_secret_reaches_the_state_dir_and_run_dirs_are_private(fleet: dict[st
         assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE(fleet["state"].stat().st_mode) == 0o700
     assert os.environ["OPENAI_API_KEY"] == SECRET_IN_CONTROLLER_ENV  # the controller's environment is restored
+
+
+def test_api_key_sync_from_the_vault_leaves_no_value_in_the_store_run_dirs_or_output(
+    fleet: dict[str, Path], tmp_path: Path, capfd
+) -> None:
+    """A full-auto run writes pcb's key from the vault; the value is in the two .env files only."""
+    import secrets
+    import subprocess
+
+    value = "sk-vault-" + secrets.token_hex(20)
+    (fleet["pca"] / ".env").write_text(f"ANTHROPIC_API_KEY={value}\n")
+    password = tmp_path / "vault-password"
+    password.write_text(secrets.token_urlsafe(24) + "\n")
+    password.chmod(0o600)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-vault"), "encrypt_string", "--vault-password-file", str(password),
+         "--stdin-name", "ANTHROPIC_API_KEY"],
+        input=value, capture_output=True, text=True, check=True,
+    )
+    group_vars = fleet["inventory"].parent / "group_vars" / "all"
+    group_vars.mkdir(parents=True)
+    (group_vars / "vault.yml").write_text(
+        "cyclotron_api_keys_values:\n" + "".join("  " + line + "\n" for line in proc.stdout.splitlines())
+    )
+    rc = _run(fleet, "--mode", "full-auto", "--vault-password-file", str(password))
+    printed = capfd.readouterr()
+    assert rc == 0, printed.out + printed.err
+    assert (fleet["pcb"] / ".env").read_text() == f"ANTHROPIC_API_KEY={value}\n"
+    assert stat.S_IMODE((fleet["pcb"] / ".env").stat().st_mode) == 0o600
+    with Store.open(fleet["state"]) as store:
+        (run,) = store.runs()
+        items = {i["capability_id"]: i for i in store.item_outcomes(run["id"])}
+        assert items["api_key:ANTHROPIC_API_KEY"]["outcome"] == "installed"
+        assert items["api_key:ANTHROPIC_API_KEY"]["host"] == "pcb"
+    assert value not in printed.out + printed.err
+    hits = [p for p in [*fleet["state"].rglob("*"), *fleet["out"].rglob("*")] if p.is_file() and value.encode()
+            in p.read_bytes()]
+    assert hits == []
