@@ -94,6 +94,8 @@ class HostPlan(BaseModel):
     items: list[PlanItem] = Field(default_factory=list)
     awaiting_approval: list[PlanItem] = Field(default_factory=list)
     unportable: list[dict[str, Any]] = Field(default_factory=list)
+    # Items a person rejected (cyclotron reject) for the version now wanted: not installed, not asked again.
+    rejected: list[PlanItem] = Field(default_factory=list)
 
     def items_by_role(self) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = {}
@@ -132,12 +134,16 @@ def build_plan(
     *,
     approve: str = "low-risk",
     unportable: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
+    decisions: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
     now: datetime | None = None,
 ) -> Plan:
     """Turn ``{host: [recommendation, ...]}`` into an ordered, checked Plan.
 
     A recommendation carries id, name, type, domain, priority, risk, manager,
     package, version, reason, from_host, pinned and, for MCP servers, details.
+    ``decisions`` are a person's answers from the store: ``{host: {capability id: {"state":
+    "approved"|"rejected", "wanted_version": V, "reason": ...}}}``; they apply to the same wanted
+    version only (a new version is asked again). Approved items install whatever the mode.
     """
     if approve not in APPROVAL_MODES:
         raise PlanError(f"approval mode {approve!r} is not one of {', '.join(APPROVAL_MODES)}")
@@ -156,18 +162,24 @@ def build_plan(
         present = {item.id for item in items}
         for item in items:
             item.requires = [r for r in item.requires if r in present]
-        take = [i for i in items if approved(i.risk, approve)]
-        wait = [
-            i.model_copy(update={"approval": f"risk {i.risk} needs cyclotron_approve=all"})
-            for i in items
-            if not approved(i.risk, approve)
-        ]
+        answers = (decisions or {}).get(host, {})
+        take, wait, rejected = [], [], []
+        for i in items:
+            answer = answers.get(i.id) or {}
+            state = answer.get("state") if str(answer.get("wanted_version") or "") == i.version else None
+            if state == "rejected":
+                rejected.append(i.model_copy(update={"approval": f"rejected: {answer.get('reason', '')}".strip()}))
+            elif state == "approved" or approved(i.risk, approve):
+                take.append(i.model_copy(update={"approval": "approved"}) if state == "approved" else i)
+            else:
+                wait.append(i.model_copy(update={"approval": f"risk {i.risk} needs cyclotron_approve=all"}))
         hosts.append(
             HostPlan(
                 host=host,
                 os_family=os_families.get(host, "linux"),
                 items=take,
                 awaiting_approval=wait,
+                rejected=rejected,
                 unportable=sorted(
                     [*(dict(u) for u in (unportable or {}).get(host, [])), *refused], key=lambda u: str(u.get("id"))
                 ),

@@ -657,6 +657,19 @@ class Store:
             params.append(host)
         return [dict(r) for r in self._query(sql + " ORDER BY id", params)]
 
+    def decisions(self) -> dict[str, dict[str, dict[str, str]]]:
+        """A person's standing answers for the plan: ``{host: {capability id: {state, wanted_version,
+        reason}}}`` from approved (not yet installed) and rejected approvals, the newest per item."""
+        out: dict[str, dict[str, dict[str, str]]] = {}
+        for row in self._query("SELECT * FROM approvals WHERE state IN ('approved', 'rejected') ORDER BY id"):
+            out.setdefault(row["host"], {})[row["capability_id"]] = {
+                "state": row["state"],
+                "wanted_version": row["wanted_version"],
+                "reason": row["decision_reason"],
+                "approval_id": str(row["id"]),
+            }
+        return out
+
     def decide(
         self, ids: Sequence[int], state: str, *, by: str, reason: str = "", now: datetime | None = None
     ) -> list[int]:

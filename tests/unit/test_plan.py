@@ -124,3 +124,20 @@ def test_empty_plan_renders_a_parity_play():
 def test_unknown_approval_mode():
     with pytest.raises(PlanError, match="approval mode"):
         build_plan({}, {}, CATALOG, approve="yolo")
+
+
+def test_decisions_from_the_store_apply_to_the_same_wanted_version():
+    recs = {"pc2": [rec("jq", "apt", "jq", type_="software", risk="high"),
+                    rec("docker", "apt", "docker.io", type_="software", risk="high"),
+                    rec("git", "apt", "git", type_="software", risk="high", version="2.43.0"),
+                    rec("pip:six", "pip", "six")]}
+    decisions = {"pc2": {
+        "jq": {"state": "approved", "wanted_version": ""},
+        "docker": {"state": "rejected", "wanted_version": "", "reason": "not on the laptop"},
+        "git": {"state": "rejected", "wanted_version": "2.39.0"},  # rejected an older wanted version
+    }}
+    plan = build_plan(recs, {"pc2": "linux"}, CATALOG, approve="none", decisions=decisions)
+    host = plan.hosts[0]
+    assert [i.id for i in host.items] == ["jq"] and host.items[0].approval == "approved"
+    assert [i.id for i in host.rejected] == ["docker"] and "not on the laptop" in host.rejected[0].approval
+    assert sorted(i.id for i in host.awaiting_approval) == ["git", "pip:six"]

@@ -178,6 +178,9 @@ def test_approval_flow_and_no_second_ask_after_a_rejection(db: Store) -> None:
     # Rejected: not asked again for the same wanted version, asked again when a new one is wanted.
     assert db.queue_approvals([_pending("pc2", "docker")], plan_id="plan-3") == []
     assert len(db.queue_approvals([_pending("pc2", "docker", "27.0")], plan_id="plan-3")) == 1
+    answers = db.decisions()
+    assert answers["pc1"]["docker"]["state"] == "approved" and answers["pc2"]["docker"]["state"] == "rejected"
+    assert answers["pc2"]["docker"]["reason"] == "not on the laptop"
     db.consume_approved(run_id=db.start_run("sync", "manual"), ids=[ids[0]])
     assert [a["capability_id"] for a in db.approvals(states=("approved",))] == ["jq"]
 
