@@ -16,6 +16,7 @@ Leak paths closed here (ansible-runner 2.4):
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -89,6 +90,10 @@ class RunState:
     manifests: list[dict[str, Any]] = field(default_factory=list)
     summary_lines: list[str] = field(default_factory=list)
     awaiting: list[dict[str, Any]] = field(default_factory=list)
+    # host -> capability ids the plan still has a gap for (to install, awaiting or rejected)
+    open_gaps: dict[str, set[str]] = field(default_factory=dict)
+    # what the plan held back: awaiting approval or rejected by a person
+    held: list[ItemOutcome] = field(default_factory=list)
 
     def host(self, name: str) -> HostProgress:
         if name not in self.hosts:
@@ -156,8 +161,15 @@ def _read_result(state: RunState, host: str, action: str, res: Mapping[str, Any]
         for host_plan in plan.get("hosts") or []:
             name = str(host_plan.get("host", ""))
             state.host(name).items_total = len(host_plan.get("items") or [])
-            for item in host_plan.get("awaiting_approval") or []:
-                state.awaiting.append(_approval_item(name, item, state.plan_id))
+            gaps = state.open_gaps.setdefault(name, set())
+            for key, outcome in (("items", ""), ("awaiting_approval", "awaiting-approval"), ("rejected", "rejected")):
+                for item in host_plan.get(key) or []:
+                    gaps.add(str(item.get("id", "")))
+                    if outcome == "awaiting-approval":
+                        state.awaiting.append(_approval_item(name, item, state.plan_id))
+                    if outcome:
+                        state.held.append(_outcome(name, {**item, "status": outcome,
+                                                          "reason": item.get("approval") or ""}))
         state.coverage_before = _percent(res.get("coverage"))
     elif short == "cyclotron_sync_report":
         nested = res.get("report")
@@ -258,6 +270,12 @@ def execute(store: Store, request: RunRequest, state_dir: Path, *, progress: Pro
     if request.vault_password_file:
         cmdline += ["--vault-password-file", str(Path(request.vault_password_file).resolve())]
     cmdline += list(request.extra_args)
+    # A person's standing answers (approved / rejected) for the plan step: plain data, no secret.
+    decisions = store.decisions()
+    decisions_file = data_dir / "decisions.json"
+    decisions_file.write_text(json.dumps(decisions, sort_keys=True), encoding="utf-8")
+    os.chmod(decisions_file, 0o600)
+    cmdline += ["-e", f"cyclotron_decisions_file={decisions_file}"]
 
     events: queue.Queue[Mapping[str, Any] | None] = queue.Queue()
     state = RunState()
@@ -293,10 +311,9 @@ def execute(store: Store, request: RunRequest, state_dir: Path, *, progress: Pro
     _scrub_environment(data_dir)
     exit_code, status = _exit_code(rc, state)
     store.record_hosts(run_id, {h: p.as_row() for h, p in state.hosts.items()})
-    store.record_items(run_id, state.outcomes)
-    if state.awaiting and request.playbook == "sync":
-        store.queue_approvals(state.awaiting, plan_id=state.plan_id, requested_by=f"run {run_id}",
-                              expires_in=request.approval_expires_in, now=request.now)
+    store.record_items(run_id, [*state.outcomes, *state.held])
+    if request.playbook == "sync" and not request.check:
+        _settle_approvals(store, run_id, state, decisions, request)
     for manifest in state.manifests:
         store.snapshot_manifest(manifest, run_id=run_id)
     store.update_run(run_id, plan_id=state.plan_id,
@@ -305,6 +322,25 @@ def execute(store: Store, request: RunRequest, state_dir: Path, *, progress: Pro
     store.finish_run(run_id, status, rc, message="\n".join(state.summary_lines)[:4000], now=finished)
     _rotate_runs(state_dir / "runs", request.keep_artifacts)
     return RunResult(run_id, status, rc, exit_code, state, data_dir)
+
+
+def _settle_approvals(store: Store, run_id: int, state: RunState,
+                      decisions: Mapping[str, Mapping[str, Mapping[str, str]]], request: RunRequest) -> None:
+    """After a sync: queue what awaits a person, close approved items the run installed, and close
+    approvals whose gap closed by other means on the hosts gathered in this run."""
+    if state.awaiting:
+        store.queue_approvals(state.awaiting, plan_id=state.plan_id, requested_by=f"run {run_id}",
+                              expires_in=request.approval_expires_in, now=request.now)
+    installed = [
+        int(decisions[o.host][o.capability_id]["approval_id"])
+        for o in state.outcomes
+        if o.outcome.replace("_", "-") in ("installed", "upgraded", "already-present")
+        and decisions.get(o.host, {}).get(o.capability_id, {}).get("state") == "approved"
+    ]
+    if installed:
+        store.consume_approved(run_id, installed)
+    gathered = {str(m.get("host", "")) for m in state.manifests}
+    store.close_resolved({h: gaps for h, gaps in state.open_gaps.items() if h in gathered}, now=request.now)
 
 
 def _enqueue_to(events: queue.Queue[Mapping[str, Any] | None]) -> Callable[[Mapping[str, Any]], bool]:
@@ -370,8 +406,6 @@ def _exit_code(rc: int, state: RunState) -> tuple[int, str]:
 
 def _scrub_environment(data_dir: Path) -> None:
     """runner writes ``artifacts/<ident>/command`` with the run's environment: keep only its argv."""
-    import json
-
     for command in data_dir.glob("artifacts/*/command"):
         try:
             doc = json.loads(command.read_text(encoding="utf-8"))
