@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import managers, safety
+from . import install_play, managers, safety
 from .catalog import Catalog
 from .errors import PlanError
 from .manifest_io import atomic_write_text
@@ -76,8 +75,6 @@ class PlanItem(BaseModel):
             "pinned": self.pinned,
             "risk": self.risk,
         }
-        if self.manager == "pipx":
-            data["pipx"] = True
         if self.verify:
             data["verify"] = self.verify
         if self.mcp:
@@ -97,10 +94,13 @@ class HostPlan(BaseModel):
     # Items a person rejected (cyclotron reject) for the version now wanted: not installed, not asked again.
     rejected: list[PlanItem] = Field(default_factory=list)
 
-    def items_by_role(self) -> dict[str, list[dict[str, Any]]]:
-        grouped: dict[str, list[dict[str, Any]]] = {}
+    def items_by_role(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """Role -> the role variable of each item's manager -> items, as the install play passes
+        them (cyclotron_py.install_play): pipx items go to cyclotron_pip in cyclotron_pip_pipx_items."""
+        grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for item in self.items:
-            grouped.setdefault(item.role, []).append(item.role_vars())
+            by_var = grouped.setdefault(item.role, {})
+            by_var.setdefault(managers.items_var(item.manager), []).append(item.role_vars())
         return {role: grouped[role] for role in ROLE_ORDER if role in grouped}
 
 
@@ -290,15 +290,7 @@ def render_playbook(plan: Plan) -> str:
     """A playbook a person can read, review and run alone with ansible-playbook."""
     plays: list[dict[str, Any]] = []
     for host in plan.hosts:
-        tasks: list[dict[str, Any]] = []
-        for role, items in host.items_by_role().items():
-            tasks.append(
-                {
-                    "name": f"Install {len(items)} item(s) through cyclotron_{role}",
-                    "ansible.builtin.include_role": {"name": f"cyclotron_{role}"},
-                    "vars": {f"cyclotron_{role}_items": items},
-                }
-            )
+        tasks = install_play.literal_tasks(host.items_by_role())
         if not tasks:
             continue
         tasks.append(
@@ -325,7 +317,7 @@ def render_playbook(plan: Plan) -> str:
     for host in plan.hosts:
         for item in host.awaiting_approval:
             header.append(f"# awaiting approval on {host.host}: {item.id} ({item.approval})")
-    body = yaml.safe_dump(plays or [_empty_play(plan)], sort_keys=False, width=120, allow_unicode=True)
+    body = install_play.dump(plays or [_empty_play(plan)])
     return "\n".join(header) + "\n---\n" + body
 
 

@@ -1,11 +1,11 @@
-"""The winget and Chocolatey roles' logic, run on Linux over stand-in modules.
+"""The winget, Chocolatey and dnf roles' logic, run on this machine over stand-in modules.
 
 The real win_winget.ps1 and Chocolatey modules need Windows (each role's molecule/windows
-scenario). Here the same roles run against localhost with the stand-ins in windows_fakes/
-(same options and results, over a JSON package database), so every branch of the roles'
-before / install / verify / rollback / outcome logic runs: fresh install, idempotent rerun,
-upgrade, pin with downgrade, never downgrading unpinned, rollback by removal and by
-reinstalling the previous version, an unavailable package, a bad id, and check mode.
+scenario), and this machine has no dnf. Here the same roles run against localhost with the
+stand-ins in windows_fakes/ (same options and results, over a JSON package database), so every
+branch of the roles' before / install / verify / rollback / outcome logic runs: fresh install,
+idempotent rerun, upgrade, pin with downgrade, never downgrading unpinned, rollback by removal
+and by reinstalling the previous version, an unavailable package, a bad id, and check mode.
 """
 
 from __future__ import annotations
@@ -36,7 +36,13 @@ def _item(pkg: str, version: str = "", pinned: bool = False, verify: dict[str, A
     return item
 
 
-def _run_role(tmp_path: Path, role: str, db: dict[str, Any], runs: list[tuple[list[dict[str, Any]], bool]]) -> tuple:
+def _run_role(
+    tmp_path: Path,
+    role: str,
+    db: dict[str, Any],
+    runs: list[tuple[list[dict[str, Any]], bool]],
+    role_vars: dict[str, Any] | None = None,
+) -> tuple:
     """Run ``role`` once per (items, check_mode); return (outcomes, final db)."""
     state = tmp_path / "db.json"
     state.write_text(json.dumps(db))
@@ -66,6 +72,7 @@ def _run_role(tmp_path: Path, role: str, db: dict[str, Any], runs: list[tuple[li
             "vars": {
                 f"{prefix}_retries": 0,
                 f"{prefix}_environment": {"CYCLOTRON_FAKE_STATE": str(state), "CYCLOTRON_FAKE_DIR": str(FAKES)},
+                **(role_vars or {}),
             },
             "tasks": tasks,
         }
@@ -158,3 +165,66 @@ def test_install_verify_rollback(tmp_path: Path, role: str, ids: dict[str, str])
     # Nothing ran for the bad id, and check mode changed nothing.
     assert not any("Bad" in str(entry) for entry in final["log"])
     assert not any(check_items[0]["package"] in str(entry) for entry in final["log"])
+
+
+# dnf: the backend is named (no ansible_facts.pkg_mgr here), nothing escalates, and the fake
+# rpm in windows_fakes/bin answers the role's `rpm -q` queries.
+DNF_VARS = {"cyclotron_dnf_backend": "dnf4", "cyclotron_dnf_become": False}
+
+
+def test_dnf_install_verify_rollback(tmp_path: Path) -> None:
+    db: dict[str, Any] = {
+        "installed": {"acme-b": "1.0-1", "acme-d": "1.0-1", "acme-f": "5.0-1"},
+        "available": {
+            "acme-a": ["1.0-1", "2.0-1"], "acme-b": ["1.0-1", "2.0-1"], "acme-c": ["3.1-2"],
+            "acme-d": ["1.0-1", "2.0-1"], "acme-f": ["4.0-1", "5.0-1"], "acme-g": ["1.0-1"],
+        },
+    }
+    items = [
+        _item("acme-a", verify=OK_PROBE),  # fresh install of the newest version
+        _item("acme-a"),  # idempotent
+        _item("acme-b", version="2.0-1"),  # older installed: upgraded
+        _item("acme-a", version="1.0-1", pinned=True),  # pinned: moved down to exactly 1.0-1
+        _item("acme-c", verify=BAD_PROBE),  # probe fails: removed again
+        _item("acme-d", version="2.0-1", verify=BAD_PROBE),  # upgraded, probe fails: 1.0-1 reinstalled
+        _item("acme-e"),  # not available anywhere: fails, nothing to undo
+        _item("acme-c", version="9.9-1", pinned=True),  # pinned to a version no repo has
+        _item("--setopt=x acme"),  # refused before dnf or rpm runs
+        _item("acme-f", version="4.0-1"),  # newer installed and not pinned: left alone
+    ]
+    check_items = [_item("acme-g"), _item("acme-b", version="3.0-1")]
+
+    outcomes, final = _run_role(tmp_path, "dnf", db, [(items, False), (check_items, True)], DNF_VARS)
+
+    assert _by_id(outcomes) == [
+        ("acme-a", "installed", None, "2.0-1"),
+        ("acme-a", "already_present", "2.0-1", "2.0-1"),
+        ("acme-b", "upgraded", "1.0-1", "2.0-1"),
+        ("acme-a", "upgraded", "2.0-1", "1.0-1"),
+        ("acme-c", "failed_rolled_back", None, None),
+        ("acme-d", "failed_rolled_back", "1.0-1", "1.0-1"),
+        ("acme-e", "failed", None, None),
+        ("acme-c", "failed", None, None),
+        ("--setopt=x acme", "failed", None, None),
+        ("acme-f", "already_present", "5.0-1", "5.0-1"),
+        ("acme-g", "would_install", None, None),
+        ("acme-b", "already_present", "2.0-1", "2.0-1"),  # no newer version to upgrade to
+    ]
+    assert all(o["manager"] == "rpm" for o in outcomes)
+    reasons = [o["reason"] for o in outcomes]
+    assert "removed" in reasons[4]
+    assert "reinstalled 1.0-1" in reasons[5]
+    assert "nothing to roll back" in reasons[6] and "nothing to roll back" in reasons[7]
+    assert "not a valid rpm name" in reasons[8]
+    assert final["installed"] == {"acme-a": "1.0-1", "acme-b": "2.0-1", "acme-d": "1.0-1", "acme-f": "5.0-1"}
+    assert not any("setopt" in str(entry) for entry in final["log"])
+    assert not any("acme-g" in str(entry) for entry in final["log"])
+
+
+def test_dnf_second_run_changes_nothing(tmp_path: Path) -> None:
+    db: dict[str, Any] = {"available": {"acme-a": ["1.0-1", "2.0-1"]}}
+    items = [_item("acme-a"), _item("acme-a", version="1.0-1", pinned=True)]
+    outcomes, final = _run_role(tmp_path, "dnf", db, [(items, False), (items, False)], DNF_VARS)
+    assert [o["status"] for o in outcomes] == ["installed", "upgraded", "already_present", "already_present"]
+    # One install and one pinned move; the second run asked dnf for nothing it had to do.
+    assert [entry[0] for entry in final["log"]] == ["present", "present"]

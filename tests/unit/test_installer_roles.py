@@ -21,7 +21,7 @@ import yaml
 from cyclotron_py import managers, safety
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ROLES = ("apt", "brew", "choco", "winget")
+ROLES = ("apt", "dnf", "brew", "choco", "winget")
 ITEM_OPTIONS = {"id", "name", "package", "version", "pinned", "risk", "verify"}
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import yaml
 
 from cyclotron_py.catalog import load_catalog
+from cyclotron_py.cli import main
 from cyclotron_py.errors import PlanError
 from cyclotron_py.plan import build_plan, render_playbook, write_plan
 
@@ -109,7 +113,8 @@ def test_playbook_is_reviewable_yaml_and_plan_id_is_stable(tmp_path):
     assert first.plan_id == again.plan_id
     plays = yaml.safe_load(render_playbook(first))
     assert [p["hosts"] for p in plays] == ["pc2"]
-    task = plays[0]["tasks"][0]
+    start, task = plays[0]["tasks"][:2]
+    assert start["ansible.builtin.set_fact"] == {"cyclotron_outcomes": []}
     assert task["ansible.builtin.include_role"] == {"name": "cyclotron_pip"}
     assert task["vars"]["cyclotron_pip_items"][0]["package"] == "six"
     plan_path, playbook_path = write_plan(first, tmp_path / "plans", tmp_path / "generated")
@@ -141,3 +146,27 @@ def test_decisions_from_the_store_apply_to_the_same_wanted_version():
     assert [i.id for i in host.items] == ["jq"] and host.items[0].approval == "approved"
     assert [i.id for i in host.rejected] == ["docker"] and "not on the laptop" in host.rejected[0].approval
     assert sorted(i.id for i in host.awaiting_approval) == ["git", "pip:six"]
+
+
+RPM_FLEET = Path(__file__).resolve().parents[1] / "fixtures" / "manifests" / "rpm_fleet"
+
+
+def test_an_rpm_host_beside_a_debian_host_is_planned_through_dnf(tmp_path, capsys):
+    """`cyclotron plan DIR` over a Fedora and a Debian manifest: the Fedora host's OS packages
+    go through cyclotron_dnf, its pipx tool through the pip role's pipx variable."""
+    assert main(["plan", str(RPM_FLEET), "--approve", "all", "--out", str(tmp_path), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    hosts = {h["host"]: h for h in plan["hosts"]}
+    assert [(i["id"], i["manager"], i["role"]) for i in hosts["fedora1"]["items"]] == [
+        ("jq", "rpm", "dnf"), ("ripgrep", "rpm", "dnf"), ("httpie", "pipx", "pip"),
+    ]
+    assert [(i["id"], i["role"]) for i in hosts["deb1"]["items"]] == [("tmux", "apt"), ("pip:requests", "pip")]
+    # An rpm-only package cannot go to the Debian host; the plan says why instead of failing.
+    assert [u["id"] for u in hosts["deb1"]["unportable"]] == ["rpm:dnf-plugins-core"]
+    plays = yaml.safe_load((tmp_path / "generated" / f"{plan['plan_id']}.yml").read_text())
+    fedora = next(p for p in plays if p["hosts"] == "fedora1")
+    by_role = {t["ansible.builtin.include_role"]["name"]: t["vars"] for t in fedora["tasks"]
+               if "ansible.builtin.include_role" in t}
+    assert [i["package"] for i in by_role["cyclotron_dnf"]["cyclotron_dnf_items"]] == ["jq", "ripgrep"]
+    assert [i["package"] for i in by_role["cyclotron_pip"]["cyclotron_pip_pipx_items"]] == ["httpie"]
+    assert "cyclotron_pip_items" not in by_role["cyclotron_pip"]
