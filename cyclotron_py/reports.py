@@ -63,6 +63,17 @@ def _pct(value: float) -> str:
     return f"{int(value + 0.5)}%"  # 66.7 -> 67%, as people round
 
 
+def describe_age(seconds: int) -> str:
+    """A manifest's age as people say it: '40 s', '12 min', '3 h', '2 d'."""
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 48 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} d"
+
+
 def _domain_order(matrix: Mapping[str, Any]) -> dict[str, int]:
     return {d: i for i, d in enumerate(matrix.get("domains", []))}
 
@@ -429,6 +440,7 @@ def render(matrix: Mapping[str, Any], fmt: str, *, color: bool = False) -> str:
 __all__ = [
     "clean",
     "code",
+    "describe_age",
     "install_command",
     "md",
     "render",
