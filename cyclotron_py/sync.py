@@ -21,7 +21,7 @@ from .errors import ManifestError
 from .manifest_io import atomic_write_text
 from .models import Manifest
 from .plan import Plan, build_plan, render_playbook
-from .reports import describe_age, md
+from .reports import describe_unreachable, last_seen, md
 
 FAILED_STATUSES = frozenset(("failed", "failed_rolled_back"))
 DONE_STATUSES = frozenset(("installed", "upgraded"))
@@ -99,8 +99,13 @@ def plan_fleet(
 GATHERED, UNREACHABLE = "gathered", "unreachable"
 
 
+def _field(manifest: Any, name: str) -> Any:
+    """A manifest's field, from a loaded manifest or a plain document (plan.yml reads JSON)."""
+    return manifest.get(name) if isinstance(manifest, Mapping) else getattr(manifest, name, None)
+
+
 def _gathered_at(manifest: Any) -> datetime | None:
-    value = getattr(manifest, "gathered_at", None)
+    value = _field(manifest, "gathered_at")
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -127,7 +132,7 @@ def fleet_status(
     """
     now = now or datetime.now(UTC)
     reached = set(gathered)
-    known = {m.host: _gathered_at(m) for m in manifests}
+    known = {str(_field(m, "host")): _gathered_at(m) for m in manifests}
     out: dict[str, dict[str, Any]] = {}
     for host in sorted(set(expected)):
         when = known.get(host)
@@ -137,17 +142,6 @@ def fleet_status(
             "age_seconds": max(0, int((now - when).total_seconds())) if when else None,
         }
     return out
-
-
-def last_seen(status: Mapping[str, Any]) -> str:
-    """'last gathered 3 h ago', or 'never gathered' when the host has no manifest."""
-    age = status.get("age_seconds")
-    return f"last gathered {describe_age(age)} ago" if isinstance(age, int) else "never gathered"
-
-
-def describe_unreachable(host: str, status: Mapping[str, Any]) -> str:
-    """'pc3 unreachable, last gathered 3 h ago'."""
-    return f"{host} {status.get('status', UNREACHABLE)}, {last_seen(status)}"
 
 
 def unreachable_hosts(status: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -173,6 +173,16 @@ def test_host_unreachable_at_gather_is_never_counted_at_parity(
     # Its manifest on disk is the old one: an unreachable host's file is never rewritten.
     assert read_manifest(dirs, "pc3")["gathered_at"] == last_known
 
+    # plan.yml's reports say so too, at their top.
+    planned = run_playbook(ssh_fleet, "plan.yml", dirs, dead, label="plan")
+    assert planned.rc == 4, planned.describe()
+    inventory_report = (dirs.reports / "inventory.txt").read_text()
+    assert inventory_report.startswith("NOT GATHERED IN THIS RUN (2 of 3 hosts gathered"), inventory_report
+    assert "  - pc3 unreachable, last gathered" in inventory_report and last_known in inventory_report
+    assert "## Not gathered in this run" in (dirs.reports / "report.md").read_text()
+    hosts = json.loads((dirs.reports / "hosts.json").read_text())
+    assert (hosts["pc3"]["status"], hosts["pc3"]["last_gathered_at"]) == ("unreachable", last_known), hosts
+
 
 def test_invalid_json_mcp_config_is_not_overwritten(ssh_fleet: Fleet, inventory: Path, dirs: RunDirs) -> None:
     write_user_file(ssh_fleet, "pc1", ".claude.json", mcp_config({"memory": memory_server_entry()}))
