@@ -63,6 +63,72 @@ def _pct(value: float) -> str:
     return f"{int(value + 0.5)}%"  # 66.7 -> 67%, as people round
 
 
+def describe_age(seconds: int) -> str:
+    """A manifest's age as people say it: '40 s', '12 min', '3 h', '2 d'."""
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 48 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} d"
+
+
+def last_seen(status: Mapping[str, Any]) -> str:
+    """'last gathered 3 h ago', or 'never gathered' when the host has no manifest (a fleet_status entry)."""
+    age = status.get("age_seconds")
+    return f"last gathered {describe_age(age)} ago" if isinstance(age, int) else "never gathered"
+
+
+def describe_unreachable(host: str, status: Mapping[str, Any]) -> str:
+    """'pc3 unreachable, last gathered 3 h ago'."""
+    return f"{clean(host)} {clean(status.get('status', 'unreachable'))}, {last_seen(status)}"
+
+
+def with_host_status(report: str, status: Mapping[str, Mapping[str, Any]], fmt: str = "text") -> str:
+    """``report`` (render_text / render_markdown) with the hosts not gathered in this run named at
+    its top: first in the terminal report, under the title in Markdown."""
+    section = render_host_status(status, fmt)
+    if not section or fmt != "markdown" or not report.startswith("# "):
+        return section + report
+    title, _, rest = report.partition("\n")
+    return f"{title}\n\n{section}{rest.lstrip()}"
+
+
+def render_host_status(status: Mapping[str, Mapping[str, Any]], fmt: str = "text") -> str:
+    """The hosts of ``status`` (cyclotron_py.sync.fleet_status) not gathered in this run, as a
+    section for the top of a report of the matrix; '' when every host was gathered."""
+    missing = sorted(h for h, s in status.items() if s.get("status") != "gathered")
+    if not missing:
+        return ""
+    reached = len(status) - len(missing)
+    if fmt == "markdown":
+        out = [
+            "## Not gathered in this run",
+            "",
+            f"**{reached} of {len(status)} hosts gathered; the fleet is not known to be at parity.** "
+            "A host below is compared from its last manifest, if it has one.",
+            "",
+            "| Host | Last gathered | Age |",
+            "|---|---|---|",
+        ]
+        for h in missing:
+            age = status[h].get("age_seconds")
+            out.append(
+                f"| {md(h)} | {md(status[h].get('last_gathered_at') or 'never')} "
+                f"| {describe_age(age) if isinstance(age, int) else '-'} |"
+            )
+        return "\n".join(out) + "\n\n"
+    if fmt == "text":
+        lines = [f"NOT GATHERED IN THIS RUN ({reached} of {len(status)} hosts gathered; not known to be at parity):"]
+        for h in missing:
+            when = status[h].get("last_gathered_at")
+            compared = f" ({clean(when)}); compared from that manifest" if when else "; not compared"
+            lines.append(f"  - {describe_unreachable(h, status[h])}{compared}")
+        return "\n".join(lines) + "\n\n"
+    raise ValueError(f"unknown host status format {fmt!r}; use text or markdown")
+
+
 def _domain_order(matrix: Mapping[str, Any]) -> dict[str, int]:
     return {d: i for i, d in enumerate(matrix.get("domains", []))}
 
@@ -413,13 +479,18 @@ def render(matrix: Mapping[str, Any], fmt: str, *, color: bool = False) -> str:
 __all__ = [
     "clean",
     "code",
+    "describe_age",
+    "describe_unreachable",
     "install_command",
+    "last_seen",
     "md",
     "render",
     "render_gaps_text",
+    "render_host_status",
     "render_json",
     "render_markdown",
     "render_matrix_table",
     "render_text",
     "use_color",
+    "with_host_status",
 ]

@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from .errors import ManifestError
 from .manifest_io import atomic_write_text
 from .models import Manifest
 from .plan import Plan, build_plan, render_playbook
+from .reports import describe_unreachable, last_seen, md
 
 FAILED_STATUSES = frozenset(("failed", "failed_rolled_back"))
 DONE_STATUSES = frozenset(("installed", "upgraded"))
@@ -94,7 +96,61 @@ def plan_fleet(
     return plan, matrix
 
 
-def plan_summary(plan: Plan) -> list[str]:
+GATHERED, UNREACHABLE = "gathered", "unreachable"
+
+
+def _field(manifest: Any, name: str) -> Any:
+    """A manifest's field, from a loaded manifest or a plain document (plan.yml reads JSON)."""
+    return manifest.get(name) if isinstance(manifest, Mapping) else getattr(manifest, name, None)
+
+
+def _gathered_at(manifest: Any) -> datetime | None:
+    value = _field(manifest, "gathered_at")
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def fleet_status(
+    expected: Iterable[str],
+    gathered: Iterable[str],
+    manifests: Sequence[Any],
+    *,
+    now: datetime | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``{host: status}`` for every host this run meant to gather (``expected``, the play's hosts).
+
+    A host of ``expected`` missing from ``gathered`` was unreachable or failed to gather: it is
+    marked unreachable with its last known manifest's ``gathered_at`` and age (None when there is
+    no manifest), so no report can count it as compared. Hosts known only from a manifest file
+    (pull mode) are not expected and get no status.
+    """
+    now = now or datetime.now(UTC)
+    reached = set(gathered)
+    known = {str(_field(m, "host")): _gathered_at(m) for m in manifests}
+    out: dict[str, dict[str, Any]] = {}
+    for host in sorted(set(expected)):
+        when = known.get(host)
+        out[host] = {
+            "status": GATHERED if host in reached else UNREACHABLE,
+            "last_gathered_at": when.isoformat().replace("+00:00", "Z") if when else None,
+            "age_seconds": max(0, int((now - when).total_seconds())) if when else None,
+        }
+    return out
+
+
+def unreachable_hosts(status: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return sorted(h for h, s in status.items() if s.get("status") != GATHERED)
+
+
+def plan_summary(plan: Plan, status: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+    """One line per planned item; ``status`` (from fleet_status) adds the hosts not gathered now."""
+    status = status or {}
     lines = [f"{plan.plan_id}: {plan.total_items} item(s) to install, approval mode {plan.approve}"]
     for host in plan.hosts:
         if host.items:
@@ -103,8 +159,22 @@ def plan_summary(plan: Plan) -> list[str]:
             lines.append(f"  {host.host}: awaiting approval: {item.id} ({item.approval})")
         for gap in host.unportable:
             lines.append(f"  {host.host}: unportable: {gap.get('id')} ({gap.get('reason', '')})")
-    if plan.total_items == 0 and not any(h.awaiting_approval for h in plan.hosts):
-        lines.append("  nothing to install: the fleet is at parity")
+    missing = unreachable_hosts(status)
+    for name in missing:
+        last = last_seen(status[name])
+        lines.append(f"  {name}: UNREACHABLE - not gathered in this run, nothing planned for it; {last}")
+    busy = {h.host for h in plan.hosts if h.items or h.awaiting_approval}
+    if not busy:
+        if missing:
+            at_parity = [h for h in status if h not in missing]
+            lines.append(
+                f"  {len(at_parity)} of {len(status)} hosts at parity; "
+                + "; ".join(describe_unreachable(h, status[h]) for h in missing)
+            )
+        elif status or plan.hosts:
+            lines.append("  nothing to install: the fleet is at parity")
+        else:
+            lines.append("  nothing planned: no host was gathered in this run")
     return lines
 
 
@@ -116,23 +186,45 @@ class SyncReport:
     outcomes: dict[str, list[dict[str, Any]]]
     unreachable: list[str]
     counts: Counter[str] = field(default_factory=Counter)
+    # fleet_status() of every host this run meant to reach, with "stage" for the unreachable ones:
+    # "gather" (never gathered in this run, so never compared as it is now) or "install".
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[tuple[str, dict[str, Any]]]:
         return [(h, o) for h, items in self.outcomes.items() for o in items if o.get("status") in FAILED_STATUSES]
+
+    def fleet_line(self) -> str | None:
+        """'2 of 3 hosts reached; pc3 unreachable, last gathered 3 h ago' when a host was missed."""
+        if not self.unreachable:
+            return None
+        total = len(self.hosts) or len(self.unreachable)
+        reached = total - len(self.unreachable)
+        missed = "; ".join(describe_unreachable(h, self.hosts.get(h, {})) for h in self.unreachable)
+        return f"{reached} of {total} hosts reached, the fleet is not known to be at parity; {missed}"
+
+    def _why(self, host: str) -> str:
+        status = self.hosts.get(host, {})
+        last = last_seen(status)
+        if status.get("stage") == "gather":
+            return f"not gathered in this run, so not compared as it is now; {last}"
+        return f"not reached after planning, not changed; {last}; run again when it is back"
 
     def lines(self) -> list[str]:
         out = [
             f"Cyclotron sync {self.plan_id}: coverage {self.coverage_before:.0f}% -> {self.coverage_after:.0f}%",
             "Outcomes: " + (", ".join(f"{n} {s}" for s, n in sorted(self.counts.items())) or "nothing to do"),
         ]
+        fleet = self.fleet_line()
+        if fleet:
+            out.insert(1, f"Fleet: {fleet}")
         for host in sorted(self.outcomes):
             for o in self.outcomes[host]:
                 version = o.get("version_after") or o.get("version_before") or ""
                 reason = f" - {o['reason']}" if o.get("reason") else ""
                 out.append(f"  {host}: {o.get('id')} [{o.get('manager')}] {o.get('status')} {version}{reason}".rstrip())
         for host in self.unreachable:
-            out.append(f"  {host}: UNREACHABLE - not changed; run again when it is back")
+            out.append(f"  {host}: UNREACHABLE - {self._why(host)}")
         return out
 
     def markdown(self) -> str:
@@ -141,6 +233,11 @@ class SyncReport:
             "",
             f"Coverage before: **{self.coverage_before:.0f}%**, after: **{self.coverage_after:.0f}%**.",
             "",
+        ]
+        fleet = self.fleet_line()
+        if fleet:
+            rows += [f"**Fleet: {md(fleet)}.**", ""]
+        rows += [
             "| Host | Capability | Manager | Outcome | Version before | Version after | Reason |",
             "|---|---|---|---|---|---|---|",
         ]
@@ -152,7 +249,7 @@ class SyncReport:
                     f"{str(o.get('reason') or '').replace('|', '/')} |"
                 )
         for host in self.unreachable:
-            rows.append(f"| {host} | - | - | unreachable | | | host not reached; nothing changed |")
+            rows.append(f"| {host} | - | - | unreachable | | | {md(self._why(host))} |")
         return "\n".join(rows) + "\n"
 
     def as_dict(self) -> dict[str, Any]:
@@ -163,6 +260,7 @@ class SyncReport:
             "counts": dict(self.counts),
             "outcomes": self.outcomes,
             "unreachable": self.unreachable,
+            "hosts": self.hosts,
         }
 
 
@@ -175,8 +273,13 @@ def sync_report(
     reached: Iterable[str],
     catalog: Catalog,
     policies: Mapping[str, Any] | None = None,
+    status: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> SyncReport:
-    """``after`` None: a dry run (--check), which installs nothing and so leaves coverage as it was."""
+    """``after`` None: a dry run (--check), which installs nothing and so leaves coverage as it was.
+
+    ``status`` is the plan stage's fleet_status(): its unreachable hosts were never gathered in
+    this run and are reported so, beside the planned hosts not reached after installing.
+    """
     before = float(coverage_before.get("overall", {}).get("percent", 0.0))
     if after is None:
         coverage_after = before
@@ -185,6 +288,13 @@ def sync_report(
         coverage_after = float(matrix_after["coverage"]["overall"]["percent"])
     reached_set = set(reached)
     planned = [h.host for h in plan.hosts if h.items]
+    hosts = {h: dict(s) for h, s in (status or {}).items()}
+    for host in unreachable_hosts(hosts):
+        hosts[host]["stage"] = "gather"
+    for host in planned:
+        if host not in reached_set:
+            entry = hosts.setdefault(host, {"last_gathered_at": None, "age_seconds": None})
+            entry.update(status=UNREACHABLE, stage="install")
     clean = {h: [_public_outcome(o) for o in outcomes.get(h, [])] for h in sorted(outcomes)}
     counts: Counter[str] = Counter(o["status"] for items in clean.values() for o in items)
     return SyncReport(
@@ -192,8 +302,9 @@ def sync_report(
         coverage_before=before,
         coverage_after=coverage_after,
         outcomes={h: items for h, items in clean.items() if items},
-        unreachable=sorted(h for h in planned if h not in reached_set),
+        unreachable=unreachable_hosts(hosts),
         counts=counts,
+        hosts=hosts,
     )
 
 
@@ -214,4 +325,12 @@ def write_report(report: SyncReport, reports_dir: str | Path) -> tuple[Path, Pat
     return md, js
 
 
-__all__ = ["plan_fleet", "plan_summary", "render_playbook", "sync_report", "write_report", "SyncReport"]
+__all__ = [
+    "SyncReport",
+    "fleet_status",
+    "plan_fleet",
+    "plan_summary",
+    "render_playbook",
+    "sync_report",
+    "write_report",
+]

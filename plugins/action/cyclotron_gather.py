@@ -20,6 +20,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from cyclotron_py import hostscript
+from cyclotron_py.action_args import task_options
 from cyclotron_py.catalog import load_catalog
 from cyclotron_py.errors import CyclotronError
 from cyclotron_py.manifest_io import write_manifest
@@ -52,19 +53,18 @@ def catalog_probes(catalog: Any) -> list[dict[str, Any]]:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("facts", "dest", "catalog", "domains", "host"))
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        args = self._task.args
-        host = str(args.get("host") or task_vars.get("inventory_hostname"))
-        dest = args.get("dest")
+        args = task_options(__file__, self._task.args)
+        host = str(args["host"] or task_vars.get("inventory_hostname"))
+        dest = args["dest"]
         if not dest:
-            raise AnsibleActionFail("cyclotron_gather: 'dest' (the manifests directory on the controller) is required")
-        facts_args = {k: v for k, v in (args.get("facts") or {}).items() if v is not None}
+            raise AnsibleActionFail("cyclotron_gather: 'dest' (the manifests directory on the controller) is empty")
+        facts_args = {k: v for k, v in (args["facts"] or {}).items() if v is not None}
         try:
-            catalog = load_catalog(args.get("catalog") or None, args.get("domains") or None)
+            catalog = load_catalog(args["catalog"] or None, args["domains"] or None)
         except CyclotronError as exc:
             raise AnsibleActionFail(f"cyclotron_gather: {exc}") from None
         facts_args.setdefault("commands", catalog_probes(catalog))

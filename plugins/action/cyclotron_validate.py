@@ -7,23 +7,21 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from cyclotron_py.action_args import task_options
 from cyclotron_py.errors import CyclotronError
 from cyclotron_py.validate import format_report, report_data, validate_paths
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("paths", "domains"))
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        paths = self._task.args.get("paths")
-        if isinstance(paths, str):
-            paths = [paths]
-        if not paths:
-            raise AnsibleActionFail("cyclotron_validate: 'paths' (manifest files or directories) is required")
+        args = task_options(__file__, self._task.args)
+        if not args["paths"]:
+            raise AnsibleActionFail("cyclotron_validate: 'paths' (manifest files or directories) is empty")
         try:
-            results = validate_paths([str(p) for p in paths], domains=self._task.args.get("domains") or None)
+            results = validate_paths([str(p) for p in args["paths"]], domains=args["domains"] or None)
         except CyclotronError as exc:
             raise AnsibleActionFail(f"cyclotron_validate: {exc}") from None
         data = report_data(results)

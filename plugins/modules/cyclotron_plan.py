@@ -12,12 +12,23 @@ description:
     plan's content, so the same plan always has the same id.
   - Items above the approval mode's risk are listed as awaiting approval, not installed.
   - Refuses the whole plan when any package name, version, git remote or MCP entry is unsafe.
+  - A host of O(inventory_hosts) that is not in O(hosts) was unreachable or failed to gather; it is
+    returned in RV(host_status) as C(unreachable) with the age of its last manifest, named in
+    RV(summary), and the summary never says the fleet is at parity while such a host exists.
+  - Options are checked against this documentation; a missing or wrongly typed option fails naming it.
 options:
   hosts:
     description: Hosts to plan installs for (the reachable hosts gathered in this run).
     type: list
     elements: str
     required: true
+  inventory_hosts:
+    description:
+      - Every host this run meant to gather (gather.yml records the play's hosts, after C(--limit), as
+        C(cyclotron_inventory_hosts)). Those missing from O(hosts) are reported as unreachable.
+    type: list
+    elements: str
+    default: []
   manifest_dir:
     description: Directory of C(<host>.json) manifests on the controller.
     type: path
@@ -43,7 +54,7 @@ options:
 attributes:
   check_mode:
     support: full
-    description: In check mode the plan is computed and returned but not written.
+    description: In check mode the plan is computed and returned but not written (C(changed) is false).
   diff_mode:
     support: none
 author: Cyclotron developers
@@ -53,6 +64,7 @@ EXAMPLES = r"""
 - name: Plan the distribution
   cyclotron_plan:
     hosts: "{{ cyclotron_gathered_hosts }}"
+    inventory_hosts: "{{ cyclotron_inventory_hosts }}"
     manifest_dir: "{{ playbook_dir }}/../manifests"
     plans_dir: "{{ playbook_dir }}/../plans"
     generated_dir: "{{ playbook_dir }}/../generated"
@@ -75,6 +87,18 @@ coverage:
   returned: always
   type: dict
   sample: {"overall": {"present": 40, "total": 60, "percent": 66.7}}
+host_status:
+  description:
+    - For each host of O(inventory_hosts), C(gathered) or C(unreachable), with its last manifest's
+      C(last_gathered_at) and C(age_seconds) (null when it has none).
+  returned: always
+  type: dict
+  sample: {"pc3": {"status": "unreachable", "last_gathered_at": "2026-11-23T18:00:00Z", "age_seconds": 10800}}
+changed:
+  description: Whether the plan and its playbook were written (false in check mode).
+  returned: always
+  type: bool
+  sample: true
 summary:
   description: One line per host saying what it receives, awaits approval for, or cannot receive.
   returned: always

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .fleet import Fleet
+from .fleet import Fleet, _free_port
 from .sync_helpers import (
     HOSTS,
     MEMORY_SERVER,
@@ -145,6 +145,43 @@ def test_host_whose_sshd_stops_mid_run_is_reported_unreachable(
     assert pip_version(ssh_fleet, "pc2", "six")
     assert "pc3: UNREACHABLE" in run.stdout, run.describe()
     assert pip_version(ssh_fleet, "pc3", "six") is None
+
+
+def test_host_unreachable_at_gather_is_never_counted_at_parity(
+    ssh_fleet: Fleet, inventory: Path, dirs: RunDirs, tmp_path: Path
+) -> None:
+    # A real fleet's false "at parity": pc3 was gathered once, then is down for this run.
+    first = run_playbook(ssh_fleet, "gather.yml", dirs, inventory, label="gather")
+    assert first.rc == 0, first.describe()
+    last_known = read_manifest(dirs, "pc3")["gathered_at"]
+    dead = write_inventory(ssh_fleet, tmp_path / "inventory", ports={"pc3": _free_port()})
+
+    run = run_playbook(ssh_fleet, "sync.yml", dirs, dead)
+
+    assert run.rc == 4, run.describe()  # unreachable, nothing failed
+    assert run.recap["pc3"]["unreachable"] >= 1, run.describe()
+    assert "the fleet is at parity" not in run.stdout, run.describe()
+    assert "2 of 3 hosts at parity; pc3 unreachable, last gathered" in run.stdout, run.describe()
+    assert "pc3: UNREACHABLE - not gathered in this run" in run.stdout, run.describe()
+    report = run_report(dirs)
+    assert report["unreachable"] == ["pc3"], report
+    assert report["hosts"]["pc3"]["stage"] == "gather", report
+    assert report["hosts"]["pc3"]["last_gathered_at"] == last_known, report
+    assert report["hosts"]["pc1"]["status"] == "gathered", report
+    markdown = (dirs.reports / f"sync-{report['plan_id']}.md").read_text()
+    assert "| pc3 | - | - | unreachable |" in markdown and "pc3 unreachable, last gathered" in markdown
+    # Its manifest on disk is the old one: an unreachable host's file is never rewritten.
+    assert read_manifest(dirs, "pc3")["gathered_at"] == last_known
+
+    # plan.yml's reports say so too, at their top.
+    planned = run_playbook(ssh_fleet, "plan.yml", dirs, dead, label="plan")
+    assert planned.rc == 4, planned.describe()
+    inventory_report = (dirs.reports / "inventory.txt").read_text()
+    assert inventory_report.startswith("NOT GATHERED IN THIS RUN (2 of 3 hosts gathered"), inventory_report
+    assert "  - pc3 unreachable, last gathered" in inventory_report and last_known in inventory_report
+    assert "## Not gathered in this run" in (dirs.reports / "report.md").read_text()
+    hosts = json.loads((dirs.reports / "hosts.json").read_text())
+    assert (hosts["pc3"]["status"], hosts["pc3"]["last_gathered_at"]) == ("unreachable", last_known), hosts
 
 
 def test_invalid_json_mcp_config_is_not_overwritten(ssh_fleet: Fleet, inventory: Path, dirs: RunDirs) -> None:

@@ -241,3 +241,43 @@ def test_bad_input_exit_1_and_no_output_file(
     assert "Traceback" not in err
     assert not out.exists()
     assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+# --------------------------------------------------------------------------- hosts not gathered
+
+
+_STATUS = {
+    "pc1": {"status": "gathered", "last_gathered_at": "2026-01-01T12:00:00Z", "age_seconds": 5},
+    "pc3": {"status": "unreachable", "last_gathered_at": "2026-01-01T09:00:00Z", "age_seconds": 10800},
+    "pc4": {"status": "unreachable", "last_gathered_at": None, "age_seconds": None},
+}
+
+
+def test_every_host_gathered_adds_nothing(matrix: dict[str, Any]) -> None:
+    from cyclotron_py.reports import with_host_status
+
+    gathered = {"pc1": _STATUS["pc1"]}
+    for fmt in ("text", "markdown"):
+        report = render(matrix, fmt)
+        assert with_host_status(report, gathered, fmt) == report
+
+
+def test_hosts_not_gathered_head_the_terminal_report(matrix: dict[str, Any]) -> None:
+    from cyclotron_py.reports import with_host_status
+
+    lines = with_host_status(render_text(matrix), _STATUS, "text").splitlines()
+    assert lines[:3] == [
+        "NOT GATHERED IN THIS RUN (1 of 3 hosts gathered; not known to be at parity):",
+        "  - pc3 unreachable, last gathered 3 h ago (2026-01-01T09:00:00Z); compared from that manifest",
+        "  - pc4 unreachable, never gathered; not compared",
+    ]
+    assert lines[4] == "CYCLOTRON CAPABILITY INVENTORY"
+
+
+def test_hosts_not_gathered_come_under_the_markdown_title(matrix: dict[str, Any]) -> None:
+    from cyclotron_py.reports import with_host_status
+
+    lines = with_host_status(render_markdown(matrix), _STATUS, "markdown").splitlines()
+    assert lines[:3] == ["# Cyclotron capability report", "", "## Not gathered in this run"]
+    assert "| pc3 | 2026-01-01T09:00:00Z | 3 h |" in lines
+    assert "| pc4 | never | - |" in lines
