@@ -4,8 +4,10 @@ An Ansible module pays for the AnsiballZ wrapper and for importing ``ansible.mod
 on the host (~0.14 s of CPU per call, more than reading a host's packages or checking a version).
 Cyclotron's host code (``plugins/module_utils/cyclotron_gather.py``, ``cyclotron_install.py``)
 needs only the standard library, so an action plugin can validate the options on the controller
-with the module's own argument spec and pipe the file, followed by one call, to the host's Python,
-the way Ansible pipelines a module. Hosts where that is not possible (unknown Python, a connection
+with the module's own argument spec and pipe the code, followed by one call, to the host's Python,
+the way Ansible pipelines a module. The code is one script (``host_source``): the module_utils
+files a file imports as ``ansible.module_utils.<name>`` come first, in dependency order, as
+AnsiballZ would ship them beside the module. Hosts where that is not possible (unknown Python, a connection
 or become method that cannot pipeline) go through the module instead.
 
 The functions take the running action plugin (duck-typed); only script_params imports Ansible.
@@ -13,23 +15,59 @@ The functions take the running action plugin (duck-typed); only script_params im
 
 from __future__ import annotations
 
-import importlib.util
+import ast
 import json
+import sys
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+_MODULE_UTILS = "ansible.module_utils."
+
+
+def _host_parts(path: Path, parts: list[str], seen: set[Path]) -> None:
+    """Append the files ``path`` imports from module_utils (depth first), then ``path`` itself with
+    those imports and ``from __future__`` replaced by ``pass`` (which keeps any block valid)."""
+    if path in seen:
+        return
+    seen.add(path)
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines(keepends=True)
+    imports = [node for node in ast.walk(ast.parse(source, str(path))) if isinstance(node, ast.ImportFrom)]
+    for node in sorted(imports, key=lambda n: n.lineno):
+        module = node.module or ""
+        if module.startswith(_MODULE_UTILS):
+            dependency = path.parent / (module[len(_MODULE_UTILS) :] + ".py")
+            if not dependency.is_file():
+                raise ImportError(f"{path.name} imports {module}, which is not a file in {path.parent}")
+            _host_parts(dependency, parts, seen)
+        elif module != "__future__":
+            continue
+        first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+        indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
+        lines[first : last + 1] = [indent + "pass\n"] + ["\n"] * (last - first)
+    parts.append(f"# ---- {path.name}\n" + "".join(lines))
+
+
+@cache
+def host_source(path: Path) -> str:
+    """The host code at ``path`` as one standard-library script: the module_utils files it imports
+    (and theirs), each once and before its first user, then the file itself."""
+    parts: list[str] = []
+    _host_parts(path, parts, set())
+    return "from __future__ import annotations\n\n" + "\n\n".join(parts)
+
 
 @cache
 def host_code(path: Path) -> tuple[ModuleType, str]:
-    """A module_utils file imported on the controller (for its argument spec), and its source."""
-    source = path.read_text(encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(f"cyclotron_host_code_{path.stem}", path)
-    if spec is None or spec.loader is None:  # pragma: no cover - only for a broken install
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """The host code at ``path`` imported on the controller (for its argument spec; tests call its
+    functions) from the very script that ``payload`` sends, and that script."""
+    source = host_source(path)
+    module = ModuleType(f"cyclotron_host_code_{path.stem}")
+    module.__file__ = str(path)
+    sys.modules[module.__name__] = module  # dataclasses and pickling look their module up
+    exec(compile(source, str(path), "exec"), module.__dict__)  # noqa: S102 - our own plugin code
     return module, source
 
 

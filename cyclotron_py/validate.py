@@ -13,7 +13,6 @@ from __future__ import annotations
 import difflib
 import json
 import logging
-import math
 import os
 import re
 import stat
@@ -25,10 +24,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from . import managers
+from . import managers, secrets, versions
 from .catalog import INSTALL_MANAGERS, TYPE_BY_MANAGER
 from .errors import CyclotronError, ManifestError, PlanError
 from .models import (
@@ -387,18 +385,12 @@ def version_problem(version: str) -> tuple[SeverityName, str, str] | None:
 
 def parses_as_version(text: str) -> bool:
     """True for PEP 440, semver, Debian (``1:2.39.5-0+deb12u1``) and winget (``2.43.0.windows.1``)."""
-    try:
-        Version(text)
-    except InvalidVersion:
-        return bool(_VERSION_FALLBACK_RE.match(text))
-    return True
+    return versions.is_parseable(text)
 
 
 # --------------------------------------------------------------------------- reading and parsing
 
 _DOMAIN_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,49}$")
-# Debian [epoch:]upstream[-revision], semver pre-release/build, winget 2.43.0.windows.1, brew 1.2_1.
-_VERSION_FALLBACK_RE = re.compile(r"^(?:\d+:)?\d[0-9A-Za-z.+~_-]*$")
 _SHELL_CHARS = frozenset(";&|`$<>'\"\\")
 # Windows uninstall DisplayNames hold '&' ("Tom & Jerry") and are never passed to an installer.
 _SHELL_CHARS_REGISTRY = frozenset(";|`$<>")
@@ -756,67 +748,9 @@ def _unknown_domain(domain: str, path: str, file: str, domains: dict[str, str]) 
     return Problem(file, path, f"{_show(domain)} is not a known domain", fix)
 
 
-# Keys whose name ends in a credential word (GITHUB_TOKEN, client_secret), not token_env or tokenizer.
-_SECRET_KEY_RE = re.compile(r"(?i)(secret|token|passw(or)?d|pwd|api[_-]?key|credentials?|private[_-]?key)$")
-# A value naming a variable (OPENAI_API_KEY, ${GITHUB_TOKEN}, %TOKEN%) rather than holding one.
-_VAR_REFERENCE_RE = re.compile(r"^(?:[A-Z_][A-Z0-9_]*|\$\{?[A-Za-z_]\w*\}?|%[A-Za-z_]\w*%)$")
-_SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("an OpenAI/Anthropic API key", re.compile(r"\bsk-(?:[a-z]+-){0,2}[A-Za-z0-9_-]{20,}")),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
-    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("an AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
-    ("an npm token", re.compile(r"\bnpm_[A-Za-z0-9]{36}")),
-    ("a PyPI token", re.compile(r"\bpypi-[A-Za-z0-9_-]{50,}")),
-    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")),
-    ("a password in a URL", re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
-    ("a bearer token", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}")),
-)
-_TOKEN_RE = re.compile(r"[A-Za-z0-9_+=-]{32,}")
-
-
 def _secret_kind(text: str) -> str | None:
-    """What kind of secret ``text`` holds, or None. Tuned to pass commit ids, GUIDs and paths."""
-    if len(text) < 16:
-        return None
-    for kind, pattern in _SECRET_PATTERNS:
-        match = pattern.search(text)
-        if match and (kind != "an OpenAI/Anthropic API key" or _mixed(match.group()[3:])):
-            return kind
-    for token in _TOKEN_RE.findall(text):
-        if _mixed(token) and _entropy(token) >= 4.0 and _class_changes(token) >= 0.35:
-            return "a high-entropy token"
-    return None
-
-
-def _mixed(token: str) -> bool:
-    """Upper and lower case letters and digits: random, not a word, a hex digest or a GUID."""
-    return (
-        any(c.isupper() for c in token)
-        and any(c.islower() for c in token)
-        and any(c.isdigit() for c in token)
-    )
-
-
-def _class_changes(token: str) -> float:
-    """Share of neighbouring characters that switch between upper, lower, digit and other.
-
-    About 0.6 for random base62; about 0.2 for CamelCase or dashed words.
-    """
-
-    def cls(ch: str) -> int:
-        return 0 if ch.isupper() else 1 if ch.islower() else 2 if ch.isdigit() else 3
-
-    changes = sum(1 for a, b in zip(token, token[1:], strict=False) if cls(a) != cls(b))
-    return changes / (len(token) - 1)
-
-
-def _entropy(token: str) -> float:
-    counts = Counter(token)
-    return -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
+    """What kind of secret ``text`` holds, or None (see cyclotron_py.secrets)."""
+    return secrets.secret_kind(text)
 
 
 def _check_strings(data: dict[str, Any], file: str) -> list[Problem]:
@@ -845,9 +779,7 @@ def _check_strings(data: dict[str, Any], file: str) -> list[Problem]:
                 if (
                     isinstance(key, str)
                     and isinstance(item, str)
-                    and _SECRET_KEY_RE.search(key)
-                    and len(item.strip()) >= 8
-                    and not _VAR_REFERENCE_RE.match(item.strip())
+                    and secrets.secret_under_key(key, item)
                     and not _secret_kind(item)
                 ):
                     problems.append(

@@ -8,8 +8,8 @@ against recorded real output in ``tests/fixtures/windows/``.
 
 Secrets: MCP ``env``/``headers`` blocks yield variable names only, URLs lose
 credentials, query and fragment, and arguments that look secret (after a
-``--token``-like flag, token-shaped, ``KEY=VALUE``) are redacted, by the same rules
-as the POSIX module. API keys are reported by name.
+``--token``-like flag, token-shaped, ``KEY=VALUE``) are redacted by ``cyclotron_py.secrets``,
+whose rules the POSIX module's copy shares. API keys are reported by name.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from pathlib import PureWindowsPath
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from .errors import CyclotronError
 from .raw import (
@@ -33,6 +32,7 @@ from .raw import (
     RawOs,
     RawPackage,
 )
+from .secrets import redact_args, redact_value, strip_url
 
 __all__ = [
     "DEFAULT_API_KEY_PATTERNS",
@@ -56,7 +56,6 @@ DEFAULT_API_KEY_PATTERNS: tuple[str, ...] = (
 )
 
 DEFAULT_VERSION_REGEX = r"(\d+(?:\.\d+)+)"
-REDACTED = "<redacted>"
 
 # Environment names a manifest id can carry (Windows has names like "ProgramFiles(x86)").
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
@@ -66,15 +65,6 @@ _CHOCO_LINE_RE = re.compile(rf"^({_CHOCO_NAME})(?:\|| +)({_CHOCO_VERSION})$")
 # choco convention: "git" is a meta package depending on "git.install".
 _CHOCO_DEP_SUFFIXES = (".install", ".portable")
 _HEX_SHA_RE = re.compile(r"\b([0-9a-f]{40}|[0-9a-f]{64})\b")
-# Secret detection follows plugins/module_utils/cyclotron_gather.py (POSIX side), so one
-# server reads the same on every OS.
-_SENSITIVE_NAME_RE = re.compile(r"(?i)(token|api[-_]?key|^-*key$|passw(or)?d|secret|credential|auth)")
-_HEADER_FLAGS = ("--header", "--headers", "-H")
-_TOKEN_VALUE_RE = re.compile(
-    r"^(sk-|sk_|rk_|pk_live_|ghp_|gho_|ghs_|ghu_|github_pat_|glpat-|xox[abprs]-|AKIA|ASIA|AIza|hf_|gsk_|"
-    r"pplx-|r8_|npm_)[A-Za-z0-9_\-]{8,}"
-)
-_SSH_SCHEMES = ("ssh", "git+ssh", "ssh+git")
 # Managers reported when their command was found by a probe.
 _MANAGER_COMMANDS = (("pip", ("pip", "pip3")), ("pipx", ("pipx",)), ("npm", ("npm",)), ("git", ("git",)))
 _ARCH = {"amd64": "x86_64", "x64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "x86": "x86"}
@@ -369,64 +359,6 @@ def _unwrap_cmd(command: str, args: list[str]) -> tuple[str, list[str]]:
     return command, args
 
 
-def _strip_url(url: str) -> str:
-    """URL without userinfo, query and fragment; ``ssh://git@`` keeps its bare user; scp-like passes."""
-    if "://" not in url:
-        return url  # git@host:org/repo.git carries no secret
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return REDACTED
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        keep = parts.scheme in _SSH_SCHEMES and ":" not in userinfo
-        netloc = f"{userinfo}@{hostport}" if keep else hostport
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _redact_value(value: str) -> str:
-    """A free-standing value: token-like, a URL, or KEY=VALUE with a sensitive key."""
-    if _TOKEN_VALUE_RE.match(value):
-        return REDACTED
-    if "://" in value:
-        return _strip_url(value)
-    key, sep, _ = value.partition("=")
-    if sep and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key) and _SENSITIVE_NAME_RE.search(key):
-        return f"{key}={REDACTED}"
-    return value
-
-
-def _redact_header(value: str) -> str:
-    name, sep, _ = value.partition(":")
-    return f"{name}: {REDACTED}" if sep else REDACTED
-
-
-def _redact_args(args: list[str]) -> list[str]:
-    """Values after or attached to --token/--api-key/--password/--header flags, tokens, URL credentials."""
-    out: list[str] = []
-    pending = ""  # "value" or "header": what the previous flag announced
-    for arg in args:
-        if pending and not arg.startswith("-"):
-            out.append(_redact_header(arg) if pending == "header" else REDACTED)
-            pending = ""
-            continue
-        pending = ""
-        if arg.startswith("-") and len(arg) > 1:
-            flag, sep, value = arg.partition("=")
-            if flag in _HEADER_FLAGS or flag.lower() in _HEADER_FLAGS[:2]:
-                out.append(f"{flag}={_redact_header(value)}" if sep else arg)
-                pending = "" if sep else "header"
-            elif _SENSITIVE_NAME_RE.search(flag.lstrip("-")):
-                out.append(f"{flag}={REDACTED}" if sep else arg)
-                pending = "" if sep else "value"
-            else:
-                out.append(arg)
-            continue
-        out.append(_redact_value(arg))
-    return out
-
-
 def _server(name: str, entry: Any, assistant: str, scope: str, path: str) -> RawMcpServer | RawError:
     if not isinstance(entry, dict):
         return RawError(source="mcp", message=f"{path}: server {name!r} must be an object; fix the file")
@@ -450,9 +382,9 @@ def _server(name: str, entry: Any, assistant: str, scope: str, path: str) -> Raw
         scope=scope,
         path=path,
         transport=transport,
-        command=_redact_value(command),
-        args=_redact_args(args),
-        url=_strip_url(url),
+        command=redact_value(command),
+        args=redact_args(args),
+        url=strip_url(url),
         env_names=sorted(str(k) for k in env),
     )
 
@@ -580,7 +512,7 @@ def _remote_url(config_text: str) -> str:
         if section and match and section not in remotes:
             remotes[section] = match.group(1).strip().strip('"')
     url = remotes.get("origin") or next(iter(remotes.values()), "")
-    return _strip_url(url)
+    return strip_url(url)
 
 
 def parse_git_repo(entry: Mapping[str, Any]) -> RawGitRepo:

@@ -25,6 +25,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible.module_utils.cyclotron_versions import same_version, version_key
+
 MANAGERS = ("pip", "npm")
 NAME_PATTERNS = {
     "pip": re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?"),
@@ -66,21 +68,6 @@ PIP_READ_SCRIPT = (
 
 class InstallError(Exception):
     """A problem with the item or the host; the message says what and how to fix it."""
-
-
-def version_key(text: str) -> tuple[tuple[int, Any], ...]:
-    """Loose ordering of versions (1.10 > 1.9, 2.0.0 > 2.0.0rc1 is not attempted): numbers as numbers."""
-    parts = re.findall(r"\d+|[A-Za-z]+", text)
-    return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts)
-
-
-def same_version(a: str, b: str) -> bool:
-    """Equal versions, where 1.5 and 1.5.0 are the same (as pip and npm see them)."""
-    key_a, key_b = list(version_key(a)), list(version_key(b))
-    for key in (key_a, key_b):
-        while key and key[-1] == (0, 0):
-            key.pop()
-    return key_a == key_b
 
 
 def option_errors(params: Mapping[str, Any]) -> list[str]:

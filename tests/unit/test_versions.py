@@ -2,11 +2,57 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cyclotron_py.versions import comparable_keys, compare_versions, natural_key, parse_version
+from cyclotron_py.hostscript import host_code
+from cyclotron_py.versions import comparable_keys, compare_versions, is_parseable, natural_key, parse_version
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_CASES: list[dict[str, Any]] = json.loads(
+    (REPO / "tests" / "fixtures" / "version_cases.json").read_text(encoding="utf-8")
+)["cases"]
+# The standard-library copy the gatherer and the installer use on hosts.
+HOST = host_code(REPO / "plugins" / "module_utils" / "cyclotron_versions.py")[0]
+
+
+def _case_id(case: dict[str, Any]) -> str:
+    return f"{case['manager']}:{case['a']}~{case['b']}"
+
+
+@pytest.mark.parametrize("case", SHARED_CASES, ids=_case_id)
+def test_shared_cases_controller(case: dict[str, Any]) -> None:
+    assert compare_versions(case["a"], case["b"], case["manager"]) == case["order"]
+    assert compare_versions(case["b"], case["a"], case["manager"]) == -case["order"]
+
+
+@pytest.mark.parametrize("case", SHARED_CASES, ids=_case_id)
+def test_shared_cases_host(case: dict[str, Any]) -> None:
+    """The host copy agrees with the controller, except where the case says why not (and then it
+    really differs, so the note stays true)."""
+    key_a, key_b = HOST.version_key(case["a"]), HOST.version_key(case["b"])
+    order = (key_a > key_b) - (key_a < key_b)
+    if "host" in case:
+        assert order != case["order"], "the host copy now agrees: drop the case's 'host' note"
+    else:
+        assert order == case["order"]
+        assert HOST.same_version(case["a"], case["b"]) is (case["order"] == 0)
+
+
+def test_host_orders_non_versions_first() -> None:
+    """npm tags and other words are no version: older than any, so "upgrade from latest" never happens."""
+    assert HOST.version_key("latest") < HOST.version_key("0.0.1")
+    assert HOST.version_key("build9") < HOST.version_key("build10")
+
+
+@pytest.mark.parametrize(("text", "manager"), [("18.19.0+dfsg-6~deb12u2", None), ("2.43.0.windows.1", "winget")])
+def test_is_parseable(text: str, manager: str | None) -> None:
+    assert is_parseable(text, manager) and not is_parseable("latest", manager)
 
 
 @pytest.mark.parametrize(

@@ -477,6 +477,16 @@ def test_pipx_and_brew(facts: dict[str, Any], world: dict[str, Any]) -> None:
     assert with_deps["openssl@3"] is False and errors == []
 
 
+def test_brew_newest_version_without_an_opt_link(tmp_path: Path) -> None:
+    """Without opt/, the newest Cellar dir wins in version order: 1.10 > 1.9_3 > 1.9 and 2.0 > 2.0rc1."""
+    for name, versions in (("tool", ("1.9", "1.9_3", "1.10")), ("cli", ("2.0rc1", "2.0")), ("app", ("3.3", "3.3a"))):
+        for version in versions:
+            (tmp_path / "Cellar" / name / version).mkdir(parents=True)
+    errors: list[dict[str, str]] = []
+    found = {p["name"]: p["version"] for p in cg.gather_brew(str(tmp_path), True, errors)}
+    assert found == {"tool": "1.10", "cli": "2.0", "app": "3.3a"} and errors == []
+
+
 def test_mcp_servers_every_assistant_and_scope(facts: dict[str, Any], world: dict[str, Any]) -> None:
     home, app = world["home"], world["app"]
     servers = {(s["assistant"], s["scope"], s["name"]): s for s in facts["mcp_servers"]}

@@ -91,6 +91,9 @@ def _installed(virtualenv: Path, package: str = "cyctoy") -> str:
         ("1.5.0", "1.5", True, "pip", "none"),  # the same version, written shorter
         ("1.0.0", "latest", False, "npm", "none"),  # an npm tag is not a version
         ("7.0.0", "7.0.1", False, "npm", "upgrade"),
+        ("2.0.0rc1", "2.0.0", False, "pip", "upgrade"),  # a release candidate is older than its release
+        ("8.0.0-beta.2", "8.0.0", False, "npm", "upgrade"),
+        ("2.0.0", "2.0.0rc1", False, "pip", "none"),
     ],
 )
 def test_decide(before: str, want: str, pinned: bool, manager: str, expected: str) -> None:
