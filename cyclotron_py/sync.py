@@ -81,6 +81,7 @@ def plan_fleet(
     catalog: Catalog,
     policies: Mapping[str, Any] | None = None,
     approve: str = "low-risk",
+    decisions: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
 ) -> tuple[Plan, dict[str, Any]]:
     """Compare every manifest; plan installs only for ``targets`` (the reachable hosts).
 
@@ -92,8 +93,27 @@ def plan_fleet(
     distribution = {h: recs for h, recs in distribution_plan(matrix).items() if h in wanted}
     unportable = {h: gaps for h, gaps in unportable_by_host(matrix).items() if h in wanted}
     families = {m.host: m.os.family for m in manifests}
-    plan = build_plan(distribution, families, catalog, approve=approve, unportable=unportable)
+    plan = build_plan(
+        distribution, families, catalog, approve=approve, unportable=unportable, decisions=decisions
+    )
     return plan, matrix
+
+
+def load_decisions(path: str | Path | None) -> dict[str, dict[str, dict[str, str]]]:
+    """The decisions file ``cyclotron run`` writes (``Store.decisions()``); {} without one."""
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"{path}: cannot read the approval decisions ({exc}); run through cyclotron run") from exc
+    ok = isinstance(data, dict) and all(
+        isinstance(items, dict) and all(isinstance(d, dict) for d in items.values()) for items in data.values()
+    )
+    if not ok:
+        raise ManifestError(f"{path}: expected {{host: {{capability id: {{state, wanted_version}}}}}}")
+    return {str(h): {str(c): {str(k): str(v) for k, v in d.items()} for c, d in items.items()}
+            for h, items in data.items()}
 
 
 GATHERED, UNREACHABLE = "gathered", "unreachable"
@@ -157,6 +177,8 @@ def plan_summary(plan: Plan, status: Mapping[str, Mapping[str, Any]] | None = No
             lines.append(f"  {host.host}: " + ", ".join(f"{i.id} ({i.manager})" for i in host.items))
         for item in host.awaiting_approval:
             lines.append(f"  {host.host}: awaiting approval: {item.id} ({item.approval})")
+        for item in host.rejected:
+            lines.append(f"  {host.host}: not installed, {item.approval}: {item.id}")
         for gap in host.unportable:
             lines.append(f"  {host.host}: unportable: {gap.get('id')} ({gap.get('reason', '')})")
     missing = unreachable_hosts(status)

@@ -16,6 +16,7 @@ from cyclotron_py.sync import (
     fleet_status,
     gathered_manifests,
     host_policies,
+    load_decisions,
     plan_fleet,
     plan_summary,
 )
@@ -42,6 +43,7 @@ class ActionModule(ActionBase):
                 catalog=catalog,
                 policies=host_policies(hostvars, everyone),
                 approve=args["approve"],
+                decisions=load_decisions(args["decisions_file"]),
             )
         except CyclotronError as exc:
             raise AnsibleActionFail(f"cyclotron_plan: {exc}") from None

@@ -51,6 +51,14 @@ options:
   domains:
     description: Domain names and descriptions replacing the seven defaults.
     type: dict
+  decisions_file:
+    description:
+      - "A person's standing answers from the run store (C(cyclotron approve), C(cyclotron reject)): JSON
+        mapping host to capability id to state, wanted_version and reason. C(cyclotron run) writes it into
+        its private run dir."
+      - Approved items install whatever O(approve) says; rejected items are neither installed nor queued
+        again, until a different version is wanted.
+    type: path
 attributes:
   check_mode:
     support: full

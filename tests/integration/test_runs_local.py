@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -108,28 +110,32 @@ def test_no_secret_reaches_the_state_dir_and_run_dirs_are_private(fleet: dict[st
     assert os.environ["OPENAI_API_KEY"] == SECRET_IN_CONTROLLER_ENV  # the controller's environment is restored
 
 
+def _vault(fleet: dict[str, Path], tmp_path: Path, values: dict[str, str]) -> Path:
+    """group_vars/all/vault.yml with ``cyclotron_api_keys_values`` encrypted; returns the password file."""
+    password = tmp_path / "vault-password"
+    password.write_text(secrets.token_urlsafe(24) + "\n")
+    password.chmod(0o600)
+    lines = ["cyclotron_api_keys_values:"]
+    for name, value in values.items():
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "ansible-vault"), "encrypt_string", "--vault-password-file",
+             str(password), "--stdin-name", name],
+            input=value, capture_output=True, text=True, check=True,
+        )
+        lines += ["  " + line for line in proc.stdout.splitlines()]
+    group_vars = fleet["inventory"].parent / "group_vars" / "all"
+    group_vars.mkdir(parents=True, exist_ok=True)
+    (group_vars / "vault.yml").write_text("\n".join(lines) + "\n")
+    return password
+
+
 def test_api_key_sync_from_the_vault_leaves_no_value_in_the_store_run_dirs_or_output(
     fleet: dict[str, Path], tmp_path: Path, capfd
 ) -> None:
     """A full-auto run writes pcb's key from the vault; the value is in the two .env files only."""
-    import secrets
-    import subprocess
-
     value = "sk-vault-" + secrets.token_hex(20)
     (fleet["pca"] / ".env").write_text(f"ANTHROPIC_API_KEY={value}\n")
-    password = tmp_path / "vault-password"
-    password.write_text(secrets.token_urlsafe(24) + "\n")
-    password.chmod(0o600)
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-vault"), "encrypt_string", "--vault-password-file", str(password),
-         "--stdin-name", "ANTHROPIC_API_KEY"],
-        input=value, capture_output=True, text=True, check=True,
-    )
-    group_vars = fleet["inventory"].parent / "group_vars" / "all"
-    group_vars.mkdir(parents=True)
-    (group_vars / "vault.yml").write_text(
-        "cyclotron_api_keys_values:\n" + "".join("  " + line + "\n" for line in proc.stdout.splitlines())
-    )
+    password = _vault(fleet, tmp_path, {"ANTHROPIC_API_KEY": value})
     rc = _run(fleet, "--mode", "full-auto", "--vault-password-file", str(password))
     printed = capfd.readouterr()
     assert rc == 0, printed.out + printed.err
@@ -144,3 +150,38 @@ def test_api_key_sync_from_the_vault_leaves_no_value_in_the_store_run_dirs_or_ou
     hits = [p for p in [*fleet["state"].rglob("*"), *fleet["out"].rglob("*")] if p.is_file() and value.encode()
             in p.read_bytes()]
     assert hits == []
+
+
+def test_approval_flow_manual_run_approve_two_reject_one_next_run_installs_exactly_two(
+    fleet: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    keys = {f"FLOW{n}_API_KEY": "sk-flow-" + secrets.token_hex(16) for n in (1, 2, 3)}
+    (fleet["pca"] / ".env").write_text("".join(f"{k}={v}\n" for k, v in keys.items()))
+    password = _vault(fleet, tmp_path, keys)
+    vault = ["--vault-password-file", str(password)]
+
+    assert _run(fleet, "--mode", "manual", *vault) == 0
+    capsys.readouterr()
+    assert not (fleet["pcb"] / ".env").exists()  # manual: nothing installed
+    with Store.open(fleet["state"]) as store:
+        pending = {a["capability_id"]: a["id"] for a in store.approvals()}
+    assert sorted(pending) == [f"api_key:FLOW{n}_API_KEY" for n in (1, 2, 3)]
+
+    assert main(["approve", str(pending["api_key:FLOW1_API_KEY"]), str(pending["api_key:FLOW2_API_KEY"])]) == 0
+    assert main(["reject", str(pending["api_key:FLOW3_API_KEY"]), "--reason", "pcb must not have it"]) == 0
+    capsys.readouterr()
+
+    assert _run(fleet, "--mode", "manual", *vault) == 0
+    printed = capsys.readouterr().out
+    written = (fleet["pcb"] / ".env").read_text()
+    assert "FLOW1_API_KEY=" in written and "FLOW2_API_KEY=" in written and "FLOW3_API_KEY" not in written
+    with Store.open(fleet["state"]) as store:
+        second = store.runs()[0]
+        outcomes = {i["capability_id"]: i["outcome"] for i in store.item_outcomes(second["id"]) if i["host"] == "pcb"}
+        assert outcomes == {"api_key:FLOW1_API_KEY": "installed", "api_key:FLOW2_API_KEY": "installed",
+                            "api_key:FLOW3_API_KEY": "rejected"}
+        assert store.approvals() == []  # nothing new queued
+        states = {a["capability_id"]: a["state"] for a in store.approvals(states=("closed", "rejected", "approved"))}
+        assert states == {"api_key:FLOW1_API_KEY": "closed", "api_key:FLOW2_API_KEY": "closed",
+                          "api_key:FLOW3_API_KEY": "rejected"}
+    assert "awaiting approval" not in printed
