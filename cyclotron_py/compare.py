@@ -94,7 +94,11 @@ class CapRow:
 
 @dataclass(slots=True)
 class HostRecord:
-    """One host as the engine sees it: ``caps`` maps capability id to a Capability or CapRow."""
+    """One host as the engine sees it: ``caps`` maps capability id to a Capability or CapRow.
+
+    ``managers_inferred``: the manifest has no ``managers`` key, so they were inferred from
+    its capabilities' sources (``managers.infer_managers``).
+    """
 
     host: str
     family: str
@@ -102,6 +106,7 @@ class HostRecord:
     managers: tuple[str, ...]
     gathered_at: str
     caps: dict[str, Any] = field(default_factory=dict)
+    managers_inferred: bool = False
 
 
 _EMPTY: dict[str, Any] = {}
@@ -145,13 +150,17 @@ def host_record(
     else:
         for c in manifest.capabilities:
             _keep(caps, c)
+    # An absent key (hand-written or other tools' manifests) is not `managers: []`, which means none.
+    inferred = "managers" not in manifest.model_fields_set
+    listed = managers.infer_managers(c.source.manager for c in manifest.capabilities) if inferred else manifest.managers
     return HostRecord(
         host=manifest.host,
         family=manifest.os.family,
         distribution=manifest.os.distribution,
-        managers=tuple(sorted(set(manifest.managers))),
+        managers=tuple(sorted(set(listed))),
         gathered_at=_iso(manifest.gathered_at),
         caps=caps,
+        managers_inferred=inferred,
     )
 
 

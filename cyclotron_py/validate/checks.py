@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -101,15 +101,13 @@ def load_manifests(
     """Valid manifests in file order, or ManifestError carrying the report of every invalid file."""
     results = validate_paths(paths_or_dir, domains=domains)
     for result in results:
-        for warning in result.warnings:
-            log.warning("%s: %s: %s. Fix: %s", warning.file, warning.path, warning.message, warning.fix)
+        log_warnings(result.warnings)
     bad = [r for r in results if not r.valid]
     if bad:
-        raise ManifestError(
-            f"{len(bad)} of {len(results)} manifest{_s(len(results))} invalid; "
-            "fix them or run `cyclotron validate` for details\n" + format_report(bad, color=False)
-        )
+        raise invalid_manifests_error(bad, len(results))
     return [r.manifest for r in results if r.manifest is not None]
+
+
 
 def package_problem(manager: str, package: str) -> tuple[SeverityName, str, str] | None:
     """Why ``package`` is not a safe id for ``manager``: (severity, message, fix), or None when fine."""
@@ -477,23 +475,43 @@ def _control_problem(file: str, parent: str, path: str) -> Problem:
 
 
 def _check_duplicate_hosts(results: list[FileResult]) -> None:
-    by_host: dict[str, list[FileResult]] = {}
+    hosts = [(r.file, r.manifest.host) for r in results if r.manifest is not None]
+    found = duplicate_host_problems(hosts)
     for result in results:
-        if result.manifest is not None:
-            by_host.setdefault(result.manifest.host, []).append(result)
-    for host, group in by_host.items():
-        if len(group) < 2:
-            continue
-        for result in group:
-            others = ", ".join(r.file for r in group if r is not result)
-            result.problems.append(
-                Problem(
-                    result.file,
-                    "$.host",
-                    f"host {_show(host)} also has a manifest in {others}",
-                    "keep one manifest per host: delete or move the stale copy",
-                )
-            )
+        if result.file in found:
+            result.problems.append(found[result.file])
             result.manifest = None
 
 
+def duplicate_host_problems(hosts: Sequence[tuple[str, str]]) -> dict[str, Problem]:
+    """``{file: problem}`` for every file whose host also has another manifest; ``hosts`` is (file, host)."""
+    by_host: dict[str, list[str]] = {}
+    for file, host in hosts:
+        by_host.setdefault(host, []).append(file)
+    out: dict[str, Problem] = {}
+    for host, group in by_host.items():
+        if len(group) < 2:
+            continue
+        for file in group:
+            others = ", ".join(f for f in group if f != file)
+            out[file] = Problem(
+                file,
+                "$.host",
+                f"host {_show(host)} also has a manifest in {others}",
+                "keep one manifest per host: delete or move the stale copy",
+            )
+    return out
+
+
+def log_warnings(problems: Iterable[Problem]) -> None:
+    for warning in problems:
+        if warning.severity == "warning":
+            log.warning("%s: %s: %s. Fix: %s", warning.file, warning.path, warning.message, warning.fix)
+
+
+def invalid_manifests_error(bad: Sequence[FileResult], total: int) -> ManifestError:
+    """The error a command raises when some of ``total`` manifests are invalid: each file's report."""
+    return ManifestError(
+        f"{len(bad)} of {total} manifest{_s(total)} invalid; "
+        "fix them or run `cyclotron validate` for details\n" + format_report(bad, color=False)
+    )
