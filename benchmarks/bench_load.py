@@ -63,7 +63,9 @@ def _measured(argv: list[str], code: Path) -> tuple[float, float, str]:
     return float(wall), int(peak) / 1024, proc.stdout.decode()
 
 
-def run_size(hosts: int, caps: int, code: Path, work: Path) -> list[tuple[str, float, float]]:
+def run_size(
+    hosts: int, caps: int, code: Path, work: Path, only: list[str] | None = None
+) -> list[tuple[str, float, float]]:
     fleet = work / f"fleet-{hosts}x{caps}"
     if not fleet.is_dir():
         generate(["--hosts", str(hosts), "--caps", str(caps), "--out", str(fleet)])
@@ -78,6 +80,8 @@ def run_size(hosts: int, caps: int, code: Path, work: Path) -> list[tuple[str, f
         "plan --check": ["plan", str(fleet), "--check"],
     }
     for name, args in commands.items():
+        if only and name.split()[0] not in only:
+            continue
         wall, peak, _ = _measured([py, "-m", "cyclotron_py.cli", *args], code)
         rows.append((name, wall, peak))
     return rows
@@ -88,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, action="append", help="manifest files (repeatable; default 100)")
     parser.add_argument("--caps", type=int, default=5000, help="capabilities per file")
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose cyclotron_py runs (default: this)")
+    parser.add_argument("--only", action="append", help="run only this command (matrix, report, plan; repeatable)")
     parser.add_argument("--work", type=Path, help="keep generated fleets here (default: a temp dir)")
     args = parser.parse_args(argv)
     sizes = args.hosts or [100]
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"code: {args.code}  load average: {os.getloadavg()[0]:.1f}")
         first: dict[str, float] = {}
         for hosts in sizes:
-            rows = run_size(hosts, args.caps, args.code.resolve(), work)
+            rows = run_size(hosts, args.caps, args.code.resolve(), work, args.only)
             bare = rows[0][1]
             print(f"\n{hosts} files x {args.caps} capabilities")
             print(f"  {'':16} {'seconds':>8} {'x bare':>7} {'peak MB':>8} {'x first size':>12}")
