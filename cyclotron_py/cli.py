@@ -1,6 +1,11 @@
 """`cyclotron` command line. Each subcommand lives in its own module under
 ``cyclotron_py.commands`` exposing ``add_parser(subparsers)``, which registers
 the parser and sets ``func=run`` where ``run(args) -> int``.
+
+Exit status, the same for every command: 0 done (``validate``: every manifest valid);
+1 bad input: an invalid manifest, a path that does not exist, a directory without
+manifests, an unreadable policy/catalog/domains file (any CyclotronError); 2 a command
+line argparse rejects (unknown option, missing argument) or no command; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cyclotron",
         description="Keep a fleet of machines at capability parity.",
+        epilog="exit status: 0 done; 1 bad input (invalid manifest, no such path, nothing to read); "
+        "2 invalid command line; 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"cyclotron {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -230,8 +230,11 @@ def render_text(matrix: Mapping[str, Any], *, color: bool = False) -> str:
     updates = [(h, r) for h, r in _recs(matrix) if r["reason"] != "missing"]
     if updates:
         lines += ["", paint("bold", "UPDATES (behind the fleet or off their pinned version):")]
+        per_id: dict[str, dict[str, Mapping[str, Any]]] = {}  # indexed once: was a scan per item
+        for h, r in updates:
+            per_id.setdefault(r["id"], {})[h] = r
         for item, hs in _grouped(updates, matrix):
-            per = {h: r for h, r in updates if r["id"] == item["id"]}
+            per = per_id[item["id"]]
             detail = ", ".join(
                 f"{clean(h)} ({clean(per[h]['current_version'] or '?')} → "
                 f"{clean(per[h]['version'] or 'latest')})"

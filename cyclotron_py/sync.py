@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
-from .compare import capability_matrix, distribution_plan, unportable_by_host
+from .compare import HostRecord, capability_matrix, distribution_plan, unportable_by_host
 from .errors import ManifestError
 from .manifest_io import atomic_write_text
 from .models import Manifest
@@ -47,35 +47,38 @@ def collect_manifests(
     manifest_dir: str | Path | None,
     *,
     domains: Mapping[str, str] | None = None,
-) -> list[Manifest]:
+) -> list[HostRecord]:
     """This run's manifests (``{host: document}``) plus, from ``manifest_dir``, those of hosts
-    not gathered now (unreachable, or pushed by a machine in pull mode). All are validated."""
-    from .validate import format_report, validate_data, validate_paths
+    not gathered now (unreachable, or pushed by a machine in pull mode). Each host is validated
+    once, by the fast loader (the full validator reports what it rejects); a gathered host's
+    file on disk is not read again."""
+    from .fleet_load import Loader, sort_out
+    from .validate import expand_paths, format_report
 
-    manifests: dict[str, Manifest] = {}
+    loader = Loader(domains)
+    records: dict[str, HostRecord] = {}
     problems: list[str] = []
     for host, document in sorted(gathered.items()):
-        manifest, found = validate_data(dict(document), file=f"<{host}>", domains=domains, expected_host=host)
-        if manifest is None:
-            problems.extend(f"{p.file}: {p.path}: {p.message}. Fix: {p.fix}" for p in found if p.severity == "error")
+        record, result = loader.load_document(dict(document), file=f"<{host}>", expected_host=host)
+        if record is None:
+            problems.extend(f"{p.file}: {p.path}: {p.message}. Fix: {p.fix}" for p in result.errors)
         else:
-            manifests[host] = manifest
+            records[host] = record
     source = Path(manifest_dir) if manifest_dir is not None else None
     if source is not None and (source.is_file() or (source.is_dir() and any(source.glob("*.json")))):
-        results = [r for r in validate_paths(source, domains=domains) if Path(r.file).stem not in gathered]
-        bad = [r for r in results if not r.valid]
+        paths = [p for p in expand_paths(source) if p.stem not in gathered]
+        found, bad = sort_out([loader.load_file(path) for path in paths])
+        for record in found:
+            records.setdefault(record.host, record)
         if bad:
             problems.append(format_report(bad, color=False))
-        for result in results:
-            if result.manifest is not None and result.manifest.host not in manifests:
-                manifests[result.manifest.host] = result.manifest
     if problems:
         raise ManifestError("invalid manifests; nothing was planned:\n" + "\n".join(problems))
-    return [manifests[h] for h in sorted(manifests)]
+    return [records[h] for h in sorted(records)]
 
 
 def plan_fleet(
-    manifests: Sequence[Manifest],
+    manifests: Sequence[HostRecord],
     *,
     targets: Iterable[str] | None,
     catalog: Catalog,
@@ -92,7 +95,7 @@ def plan_fleet(
     wanted = set(targets) if targets is not None else {m.host for m in manifests}
     distribution = {h: recs for h, recs in distribution_plan(matrix).items() if h in wanted}
     unportable = {h: gaps for h, gaps in unportable_by_host(matrix).items() if h in wanted}
-    families = {m.host: m.os.family for m in manifests}
+    families = {m.host: m.family for m in manifests}
     plan = build_plan(
         distribution, families, catalog, approve=approve, unportable=unportable, decisions=decisions
     )
@@ -289,7 +292,7 @@ class SyncReport:
 def sync_report(
     plan: Plan,
     coverage_before: Mapping[str, Any],
-    after: Sequence[Manifest] | None,
+    after: Sequence[Manifest | HostRecord] | None,
     outcomes: Mapping[str, Sequence[Mapping[str, Any]]],
     *,
     reached: Iterable[str],

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,13 @@ from typing import Any
 import yaml
 
 from ..catalog import Catalog, load_catalog
-from ..compare import capability_matrix, dumps
+from ..compare import HostRecord, capability_matrix, dumps
 from ..errors import CatalogError, CyclotronError, PolicyError
-from ..models import Manifest
+from ..fleet_load import load_records
+from ..manifest_io import atomic_write_text
 from ..policy import parse_policy
 from ..reports import render_matrix_table, use_color
-from ..validate import load_domains, load_manifests
+from ..validate import load_domains
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 
@@ -66,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
 
 def load_inputs(
     paths: Sequence[str], args: argparse.Namespace
-) -> tuple[list[Manifest], Catalog, dict[str, Any]]:
-    """Validated manifests (file order), the catalog with overrides, and each host's policy."""
+) -> tuple[list[HostRecord], Catalog, dict[str, Any]]:
+    """Validated manifests as host records (file order), the catalog with overrides, and each host's policy."""
     domains = load_domains(args.domains) if args.domains else None
     catalog = load_catalog_file(args.catalog, domains)
-    manifests = load_manifests(list(paths), domains=catalog.domains)
+    manifests = load_records(list(paths), domains=catalog.domains)
     policy = read_policy_file(args.policy) if args.policy else None
     return manifests, catalog, policies_for(manifests, policy, domains=catalog.domains)
 
@@ -123,7 +123,7 @@ def read_policy_file(path: str) -> dict[str, Any]:
 
 
 def policies_for(
-    manifests: Sequence[Manifest],
+    manifests: Sequence[HostRecord],
     policy: Mapping[str, Any] | None,
     *,
     domains: Mapping[str, str] | None = None,
@@ -162,21 +162,9 @@ def emit(text: str, output: str | None) -> None:
 
 def write_atomic(path: Path, text: str) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        atomic_write_text(path, text)
     except OSError as exc:
         raise CyclotronError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise CyclotronError(f"{path}: cannot write: {exc.strerror or exc}") from None
-        raise
 
 
 __all__ = [

@@ -10,9 +10,10 @@ from typing import Any
 import yaml
 
 from ..catalog import load_catalog
-from ..errors import ManifestError, PolicyError
+from ..errors import PolicyError
 from ..plan import APPROVAL_MODES, write_plan
 from ..sync import collect_manifests, plan_fleet, plan_summary
+from ..validate import expand_paths
 
 
 def add_parser(subparsers: Any) -> None:
@@ -48,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog()
     manifests = []
     for source in args.manifests:
-        if not Path(source).exists():
-            raise ManifestError(f"{source}: no such file or directory")
+        expand_paths(source)  # ManifestError for no such path or a directory without manifests
         manifests.extend(collect_manifests({}, source))
     targets = args.hosts.split(",") if args.hosts else None
     plan, _ = plan_fleet(

@@ -711,15 +711,16 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", str(tmp_path / "missing.json")]) == 2
+    # Bad input exits 1 as in every command (cyclotron_py.cli); 2 is left to argparse.
+    assert main(["validate", str(tmp_path / "missing.json")]) == 1
     assert "no such file" in capsys.readouterr().err
-    assert main(["validate", str(tmp_path)]) == 2
+    assert main(["validate", str(tmp_path)]) == 1
     assert "no *.json manifests" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["validate"])
     assert info.value.code == 2
     bad = write(tmp_path, "domains.yml", "infra: [unclosed")
-    assert main(["validate", "--domains", str(bad), str(VALID)]) == 2
+    assert main(["validate", "--domains", str(bad), str(VALID)]) == 1
     err = capsys.readouterr().err
     assert "not valid YAML" in err and "Traceback" not in err
 
