@@ -8,6 +8,7 @@ validates a manifest file, so the filter and ``cyclotron matrix --json`` give id
     {{ manifest_a | capability_gaps(manifest_b) }}
     {{ matrix | distribution_plan }}             -> {host: [recommendation, ...]}
     {{ matrix | capability_report('markdown') }} -> text, markdown or json
+    {{ installed | cyclotron_version_older(want, 'apt') }} -> bool, the installer roles' upgrade test
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 try:
-    from cyclotron_py import compare, reports
+    from cyclotron_py import compare, reports, versions
     from cyclotron_py.catalog import Catalog, load_catalog
     from cyclotron_py.errors import CyclotronError
     from cyclotron_py.models import Manifest
@@ -184,6 +185,25 @@ def capability_report(matrix: Any, format: str = "text") -> str:  # noqa: A002 -
         raise AnsibleFilterError(f"{name}: {exc}") from None
 
 
+def cyclotron_version_older(installed: Any, want: Any, manager: str | None = None) -> bool:
+    """True when ``installed`` is older than ``want`` in ``manager``'s version scheme (the
+    controller's one comparison, cyclotron_py.versions). An empty side is never older: nothing
+    installed is an install, no wanted version is "any". Versions that fit no scheme are ordered
+    by their digit runs (``natural_key``)."""
+    _require()
+    name = "cyclotron_version_older"
+    for what, value in (("installed", installed), ("want", want), ("manager", manager)):
+        if value is not None and not isinstance(value, str | int | float):
+            raise AnsibleFilterError(f"{name}: {what} must be a version string, got {type(value).__name__}")
+    have, wanted = str(installed or "").strip(), str(want or "").strip()
+    if not have or not wanted:
+        return False
+    order = versions.compare_versions(have, wanted, manager or None)
+    if order is None:
+        return versions.natural_key(have) < versions.natural_key(wanted)
+    return order < 0
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -191,4 +211,5 @@ class FilterModule:
             "capability_gaps": capability_gaps,
             "distribution_plan": distribution_plan,
             "capability_report": capability_report,
+            "cyclotron_version_older": cyclotron_version_older,
         }

@@ -9,7 +9,8 @@ the same patterns as ``cyclotron_py/safety.py`` before anything runs.
 
 Result keys: ``changed``, ``decision`` (install, upgrade, pin, none; remove or reinstall when
 restoring), ``before`` and ``after`` (version, "" = absent), ``want``, ``attempted`` (the host may
-have changed, so a rollback is due), and on failure ``failed`` and ``msg``.
+have changed, so a rollback is due), ``attempts`` (runs of the install command; only transient
+network/registry errors are retried), and on failure ``failed`` and ``msg``.
 """
 
 from __future__ import annotations
@@ -225,15 +226,39 @@ def decide(before: str, want: str, pinned: bool, manager: str) -> str:
     return "none"
 
 
-def _with_retries(argv: Sequence[str], retries: int, delay: float) -> tuple[int, str]:
-    """Run argv; a failure is retried with a doubling delay (registry timeouts are transient)."""
+# Output of a failed pip/npm run that says the registry or the network had a passing problem.
+# Anything else (no such package or version, a build error, a conflict) fails the same way on
+# every try, so it is reported at once: retrying "No matching distribution" only costs minutes.
+TRANSIENT_PATTERN = re.compile(
+    r"timed? ?out|timeout|connection (?:reset|refused|aborted|broken)|connectionreseterror|"
+    r"newconnectionerror|remotedisconnected|incompleteread|protocolerror|socket hang up|"
+    r"temporary failure in name resolution|network is unreachable|"
+    r"\b(?:etimedout|esockettimedout|econnreset|econnrefused|econnaborted|eai_again|enetunreach|"
+    r"ehostunreach|e429|e5\d\d)\b|"
+    # HTTP 429 / 5xx as pip ("HTTP error 503", "503 Server Error") and npm ("npm error 503") say it.
+    r"(?:http(?:error)?:? (?:error )?|status(?: code)? |npm (?:err!|error) )(?:429|5\d\d)\b|"
+    r"\b(?:429|5\d\d) (?:server error|too many requests|service unavailable|bad gateway|gateway time)",
+    re.IGNORECASE,
+)
+
+
+def is_transient(output: str) -> bool:
+    """True when a failed install's output names a network or registry problem worth a retry."""
+    return bool(TRANSIENT_PATTERN.search(output))
+
+
+def _with_retries(argv: Sequence[str], retries: int, delay: float) -> tuple[int, str, int]:
+    """Run argv; only a transient failure is retried, with a doubling delay. Returns the exit
+    code, the output and the number of attempts."""
     rc, out = _run(argv, INSTALL_TIMEOUT)
+    attempts = 1
     for attempt in range(retries):
-        if rc == 0:
+        if rc == 0 or not is_transient(out):
             break
         time.sleep(delay * (2**attempt))
         rc, out = _run(argv, INSTALL_TIMEOUT)
-    return rc, out
+        attempts += 1
+    return rc, out, attempts
 
 
 def _failure(result: dict[str, Any], message: str) -> dict[str, Any]:
@@ -265,7 +290,9 @@ def ensure_present(manager: Manager, params: Mapping[str, Any], check_mode: bool
             if getattr(manager, "created_venv", False):
                 result["created_virtualenv"] = True  # the rollback removes it again
         argv = manager.install_argv(manager.spec(want))
-        rc, out = _with_retries(argv, int(params.get("retries") or 0), float(params.get("retry_delay") or 0))
+        rc, out, result["attempts"] = _with_retries(
+            argv, int(params.get("retries") or 0), float(params.get("retry_delay") or 0)
+        )
         result["after"] = after = manager.read()
         if rc != 0:
             return _failure(result, f"{kind} install {manager.spec(want)} failed (exit {rc}): {out.strip()[-1500:]}")
@@ -301,7 +328,9 @@ def restore(manager: Manager, params: Mapping[str, Any], check_mode: bool) -> di
             return result
         if now != before:
             argv = manager.install_argv(manager.spec(before)) if before else manager.remove_argv()
-            rc, out = _with_retries(argv, int(params.get("retries") or 0), float(params.get("retry_delay") or 0))
+            rc, out, result["attempts"] = _with_retries(
+                argv, int(params.get("retries") or 0), float(params.get("retry_delay") or 0)
+            )
             result["after"] = manager.read()
             result["changed"] = True
         if not before and not result["after"] and params.get("virtualenv_created") and isinstance(manager, Pip):

@@ -160,6 +160,13 @@ attempted:
   returned: always
   type: bool
   sample: true
+attempts:
+  description:
+    - How many times the install (or restore) command ran. Only a transient error (timeout, connection reset,
+      HTTP 429/5xx) is retried; a permanent one (no such package or version, npm E404/ETARGET) fails at once.
+  returned: when the command ran
+  type: int
+  sample: 1
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402

@@ -97,8 +97,8 @@ def test_brew_records_a_host_without_brew(tmp_path: Path) -> None:
             "manager": "brew",
             "package": "jq",
             "status": "failed",
-            "version_before": None,
-            "version_after": None,
+            "version_before": "",
+            "version_after": "",
             "reason": outcomes[0]["reason"] if outcomes else "",
         }
     ]

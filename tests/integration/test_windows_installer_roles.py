@@ -142,16 +142,16 @@ def test_install_verify_rollback(tmp_path: Path, role: str, ids: dict[str, str])
     outcomes, final = _run_role(tmp_path, role, db, [(items, False), (check_items, True)])
 
     assert _by_id(outcomes) == [
-        (a.lower(), "installed", None, "2.0"),
+        (a.lower(), "installed", "", "2.0"),
         (a.lower(), "already_present", "2.0", "2.0"),
         (b.lower(), "upgraded", "1.0", "2.0"),
         (a.lower(), "upgraded", "2.0", "1.0"),
-        (c.lower(), "failed_rolled_back", None, None),
+        (c.lower(), "failed_rolled_back", "", ""),
         (d.lower(), "failed_rolled_back", "1.0", "1.0"),
-        (e.lower(), "failed", None, None),
-        ("bad id; rm -rf x", "failed", None, None),
+        (e.lower(), "failed", "", ""),
+        ("bad id; rm -rf x", "failed", "", ""),
         (f.lower(), "already_present", "5.0", "5.0"),
-        (check_items[0]["id"], "would_install", None, None),
+        (check_items[0]["id"], "would_install", "", ""),
         # winget cannot tell in check mode whether an upgrade exists; choco --noop can.
         (b.lower(), "would_install" if role == "winget" else "already_present", "2.0", "2.0"),
     ]

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import venv
 import zipfile
@@ -123,7 +124,7 @@ def test_pip_install_upgrade_pin_and_restore(virtualenv: Path, wheels: Path) -> 
     installed = ci.run(_pip(virtualenv, wheels, version="1.0.0"))
     assert installed == {
         "changed": True, "decision": "install", "before": "", "after": "1.0.0", "want": "1.0.0",
-        "attempted": True, "manager": "pip", "package": "cyctoy",
+        "attempted": True, "attempts": 1, "manager": "pip", "package": "cyctoy",
     }  # fmt: skip
     assert ci.run(_pip(virtualenv, wheels))["decision"] == "none"  # present, no version wanted
 
@@ -231,3 +232,51 @@ def test_action_script_and_module_agree(tmp_path: Path, wheels: Path) -> None:
     assert (by_module["decision"], by_module["after"], by_module["changed"]) == ("remove", "", True)
     refused = _adhoc({"manager": "pip", "package": "x; id"}, tmp_path, pipelining=True)
     assert refused["failed"] is True and "must be a plain pip name" in refused["msg"]
+
+
+@pytest.mark.parametrize(
+    ("output", "transient"),
+    [
+        ("ERROR: No matching distribution found for nosuchpkg", False),
+        ("ERROR: Could not find a version that satisfies the requirement cyctoy==9.9.9", False),
+        ("npm error code E404\nnpm error 404 Not Found - GET https://registry.npmjs.org/nosuch", False),
+        ("npm ERR! code ETARGET\nnpm ERR! notarget No matching version found for left-pad@99.0.0.", False),
+        ("npm error code ERESOLVE\nnpm error ERESOLVE unable to resolve dependency tree", False),
+        ("error: subprocess-exited-with-error\n  Building wheel for x (pyproject.toml) did not run", False),
+        ("Collecting six==1.500 (from x)", False),
+        ("WARNING: Retrying ... ReadTimeoutError(\"HTTPSConnectionPool(host='pypi.org'): Read timed out.\")", True),
+        ("ERROR: HTTP error 503 while getting https://files.pythonhosted.org/x.whl", True),
+        ("pip._vendor.requests.exceptions.HTTPError: 502 Server Error: Bad Gateway for url", True),
+        ("ConnectionResetError(104, 'Connection reset by peer')", True),
+        ("npm error code ETIMEDOUT\nnpm error network request to https://registry.npmjs.org failed", True),
+        ("npm ERR! code ECONNRESET", True),
+        ("npm error code E503\nnpm error 503 Service Unavailable - GET https://registry.npmjs.org/x", True),
+        ("npm ERR! 429 Too Many Requests - GET https://registry.npmjs.org/x", True),
+        ("npm error code EAI_AGAIN\nnpm error request to https://registry.npmjs.org/x failed", True),
+    ],
+)
+def test_only_transient_errors_are_retried(output: str, transient: bool) -> None:
+    assert ci.is_transient(output) is transient
+
+
+def test_a_missing_package_is_tried_once(virtualenv: Path, wheels: Path) -> None:
+    # A real pip run against the offline index: "No matching distribution" is permanent.
+    missing = ci.run(_pip(virtualenv, wheels, package="cyclotron-no-such-package", retries=3, retry_delay=0))
+    assert missing["failed"] is True
+    assert "No matching distribution" in missing["msg"]
+    assert missing["attempts"] == 1
+
+
+def test_an_unreachable_index_is_retried(virtualenv: Path, tmp_path: Path) -> None:
+    # A port nothing listens on: connection refused, a transient error, so every retry is used.
+    # --isolated: the machine's pip config must not add its own (offline) find-links; pip
+    # reports the refused connection only when it retries itself (--retries 1).
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    params = _pip(virtualenv, tmp_path, package="cyctoy", retries=2, retry_delay=0)
+    params["extra_args"] = f"--index-url http://127.0.0.1:{port}/simple --isolated --retries 1 --timeout 2"
+    refused = ci.run(params)
+    assert refused["failed"] is True
+    assert refused["attempts"] == 3

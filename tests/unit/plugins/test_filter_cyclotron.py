@@ -52,7 +52,8 @@ def policy_file(tmp_path: Path) -> Path:
 
 def test_filters_are_registered() -> None:
     assert set(flt.FilterModule().filters()) == {
-        "capability_matrix", "capability_gaps", "distribution_plan", "capability_report"
+        "capability_matrix", "capability_gaps", "distribution_plan", "capability_report",
+        "cyclotron_version_older",
     }
 
 
@@ -176,3 +177,31 @@ def test_through_ansible_identical_to_cli(
     assert out.read_text(encoding="utf-8") == cli(
         ["matrix", str(FIXTURES), "--json", "--policy", str(policy_file)], capsys
     )
+
+
+@pytest.mark.parametrize(
+    ("installed", "want", "manager", "older"),
+    [
+        ("1.9.0", "1.10.0", "apt", True),
+        ("1:2.43.0-1", "2.44.0", "apt", False),  # the epoch outranks the upstream version
+        ("2.43.0-1ubuntu1", "2.43.0-2", "apt", True),
+        ("1.0~rc1-1", "1.0-1", "apt", True),  # Debian's tilde sorts before the release
+        ("2.43.0.windows.1", "2.43.0", "choco", False),
+        ("1.2.3.4", "1.2.3.10", "winget", True),
+        ("3.12.1_1", "3.12.2", "brew", True),
+        ("2.0.0", "1.0.0", "brew", False),
+        ("1.0.0", "1.0.0", "apt", False),
+        ("", "1.0.0", "apt", False),  # absent: an install, not an upgrade
+        ("1.0.0", "", "apt", False),  # no wanted version: any is fine
+        ("build9", "build10", None, True),  # no scheme fits: digit runs as numbers
+    ],
+)
+def test_version_older_uses_the_controller_comparison(
+    installed: str, want: str, manager: str | None, older: bool
+) -> None:
+    assert flt.cyclotron_version_older(installed, want, manager) is older
+
+
+def test_version_older_names_a_bad_type() -> None:
+    with pytest.raises(AnsibleFilterError, match="cyclotron_version_older: want must be a version string, got list"):
+        flt.cyclotron_version_older("1.0", ["2.0"], "apt")
