@@ -60,7 +60,7 @@ class ActionModule(ActionBase):
         if failed and args["fail_on_failed_items"]:
             result.update(
                 failed=True,
-                msg=f"{len(failed)} item(s) failed and were rolled back: "
-                + ", ".join(f"{h}:{o.get('id')}" for h, o in failed),
+                msg=f"{len(failed)} item(s) failed (rolled back where something had changed): "
+                + ", ".join(f"{h}:{o.get('id')} ({o.get('status')})" for h, o in failed),
             )
         return result

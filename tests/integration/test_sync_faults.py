@@ -70,7 +70,9 @@ def test_failed_verify_is_rolled_back_and_the_manifest_is_as_before(
 
     # The report stage fails the run on a failed item, after every other stage has run.
     assert run.rc != 0, run.describe()
-    assert "1 item(s) failed and were rolled back: pc2:colorama" in run.stdout, run.describe()
+    assert "1 item(s) failed (rolled back where something had changed): pc2:colorama (failed_rolled_back)" in (
+        run.stdout
+    ), run.describe()
     got = outcomes(run_report(dirs), "pc2")["colorama"]
     assert got["status"] == "failed_rolled_back", got
     assert "verify" in got["reason"] and "colorama-never" in got["reason"], got

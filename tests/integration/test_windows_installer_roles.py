@@ -197,17 +197,17 @@ def test_dnf_install_verify_rollback(tmp_path: Path) -> None:
     outcomes, final = _run_role(tmp_path, "dnf", db, [(items, False), (check_items, True)], DNF_VARS)
 
     assert _by_id(outcomes) == [
-        ("acme-a", "installed", None, "2.0-1"),
+        ("acme-a", "installed", "", "2.0-1"),
         ("acme-a", "already_present", "2.0-1", "2.0-1"),
         ("acme-b", "upgraded", "1.0-1", "2.0-1"),
         ("acme-a", "upgraded", "2.0-1", "1.0-1"),
-        ("acme-c", "failed_rolled_back", None, None),
+        ("acme-c", "failed_rolled_back", "", ""),
         ("acme-d", "failed_rolled_back", "1.0-1", "1.0-1"),
-        ("acme-e", "failed", None, None),
-        ("acme-c", "failed", None, None),
-        ("--setopt=x acme", "failed", None, None),
+        ("acme-e", "failed", "", ""),
+        ("acme-c", "failed", "", ""),
+        ("--setopt=x acme", "failed", "", ""),
         ("acme-f", "already_present", "5.0-1", "5.0-1"),
-        ("acme-g", "would_install", None, None),
+        ("acme-g", "would_install", "", ""),
         ("acme-b", "already_present", "2.0-1", "2.0-1"),  # no newer version to upgrade to
     ]
     assert all(o["manager"] == "rpm" for o in outcomes)

@@ -56,7 +56,10 @@ def test_every_installer_role_uses_the_shared_outcome(role: str) -> None:
         assert "tasks_from: outcome" in text
 
 
-@pytest.mark.parametrize("role", ["cyclotron_apt", "cyclotron_brew", "cyclotron_winget", "cyclotron_choco"])
+OS_ROLES = ["cyclotron_apt", "cyclotron_dnf", "cyclotron_brew", "cyclotron_winget", "cyclotron_choco"]
+
+
+@pytest.mark.parametrize("role", OS_ROLES)
 def test_os_roles_order_versions_with_the_controller_filter(role: str) -> None:
     text = (ROLES / role / "tasks" / "item.yml").read_text(encoding="utf-8")
     assert "regex_findall" not in text
