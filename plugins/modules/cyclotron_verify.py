@@ -102,6 +102,7 @@ import re  # noqa: E402
 import subprocess  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.cyclotron_versions import version_key  # noqa: E402
 
 _OUTPUT_LIMIT = 4000
 
@@ -119,22 +120,10 @@ def build_module() -> AnsibleModule:
     )
 
 
-def version_key(version: str) -> list[tuple[int, int | str]]:
-    """Loose ordering key: numbers compare numerically, letters (rc, beta) sort before numbers."""
-    key: list[tuple[int, int | str]] = []
-    # A leading "v" (v20.11.1) or name is not part of the version.
-    for token in re.findall(r"\d+|[A-Za-z]+", re.sub(r"^\D+", "", version)):
-        key.append((1, int(token)) if token.isdigit() else (0, token.lower()))
-    return key
-
-
 def compare_versions(left: str, right: str) -> int:
-    """-1, 0 or 1 as ``left`` is lower than, equal to or higher than ``right``."""
+    """-1, 0 or 1 as ``left`` is lower than, equal to or higher than ``right`` (the host's one
+    version order, module_utils/cyclotron_versions.py: 1.2 == 1.2.0, 1.2.0rc1 < 1.2.0)."""
     a, b = version_key(left), version_key(right)
-    # A missing component counts as ".0": 1.2 == 1.2.0, and 1.2.0 > 1.2.0rc1.
-    size = max(len(a), len(b))
-    a += [(1, 0)] * (size - len(a))
-    b += [(1, 0)] * (size - len(b))
     return (a > b) - (a < b)
 
 

@@ -15,6 +15,7 @@ from tests.unit.plugins import load_as
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
+load_as("ansible.module_utils.cyclotron_versions", REPO_ROOT / "plugins" / "module_utils" / "cyclotron_versions.py")
 verify = load_as("cyclotron_verify_under_test", REPO_ROOT / "plugins" / "modules" / "cyclotron_verify.py")
 
 
