@@ -78,7 +78,7 @@ def collect_manifests(
 
 
 def plan_fleet(
-    manifests: Sequence[HostRecord],
+    manifests: Sequence[HostRecord | Manifest],
     *,
     targets: Iterable[str] | None,
     catalog: Catalog,
@@ -95,7 +95,8 @@ def plan_fleet(
     wanted = set(targets) if targets is not None else {m.host for m in manifests}
     distribution = {h: recs for h, recs in distribution_plan(matrix).items() if h in wanted}
     unportable = {h: gaps for h, gaps in unportable_by_host(matrix).items() if h in wanted}
-    families = {m.host: m.family for m in manifests}
+    # Compact records (the fast loader) or validated Manifests (callers holding models).
+    families = {m.host: m.family if isinstance(m, HostRecord) else m.os.family for m in manifests}
     plan = build_plan(
         distribution, families, catalog, approve=approve, unportable=unportable, decisions=decisions
     )
