@@ -18,7 +18,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROLES = REPO_ROOT / "roles"
 SHARED = ROLES / "cyclotron_installer" / "tasks" / "outcome.yml"
-PLAYBOOK = REPO_ROOT / ".venv" / "bin" / "ansible-playbook"
+PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 OUTCOME_KEYS = {"id", "manager", "package", "status", "version_before", "version_after", "reason"}
 INSTALLER_ROLES = sorted(p.name for p in ROLES.glob("cyclotron_*") if p.name != "cyclotron_installer")
 

@@ -17,8 +17,8 @@ from cyclotron_py.hostscript import host_code
 from cyclotron_py.raw import RawFacts
 
 REPO = Path(__file__).resolve().parents[3]
-VENV_PY = REPO / ".venv" / "bin" / "python"
-ANSIBLE = REPO / ".venv" / "bin" / "ansible"
+VENV_PY = Path(sys.executable).parent / "python"
+ANSIBLE = Path(sys.executable).parent / "ansible"
 
 # Loaded from its file, as the action plugins load it (it is not importable as a package).
 cg: Any = host_code(REPO / "plugins" / "module_utils" / "cyclotron_gather.py")[0]

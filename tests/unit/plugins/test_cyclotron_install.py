@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import venv
 import zipfile
 from pathlib import Path
@@ -22,8 +23,8 @@ import pytest
 from cyclotron_py.hostscript import host_code
 
 REPO = Path(__file__).resolve().parents[3]
-VENV_PY = REPO / ".venv" / "bin" / "python"
-ANSIBLE = REPO / ".venv" / "bin" / "ansible"
+VENV_PY = Path(sys.executable).parent / "python"
+ANSIBLE = Path(sys.executable).parent / "ansible"
 
 # Loaded from its file, as the action plugins load it (it is not importable as a package).
 ci: Any = host_code(REPO / "plugins" / "module_utils" / "cyclotron_install.py")[0]

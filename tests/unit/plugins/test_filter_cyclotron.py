@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from cyclotron_py.cli import main
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "manifests" / "valid"
-PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
+PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 _spec = importlib.util.spec_from_file_location(
     "cyclotron_filter_under_test", REPO / "plugins" / "filter" / "cyclotron.py"
