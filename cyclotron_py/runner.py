@@ -435,10 +435,11 @@ def plain_progress(write: Callable[[str], Any]) -> Progress:
     def draw(state: RunState, touched: Iterable[str]) -> None:
         for host in sorted(touched):
             h = state.hosts[host]
+            if last.get(host) == h.status:
+                continue  # one line per host and status change
+            last[host] = h.status
             line = (f"{host}: {h.status} · {h.items_done}/{h.items_total} items · ok {h.ok} changed {h.changed}"
                     f" failed {h.failed} unreachable {h.unreachable}")
-            if last.get(host) != line.split(" · ")[0]:
-                write(line + (f" · {h.current_task}" if h.current_task else ""))
-                last[host] = line.split(" · ")[0]
+            write(line + (f" · {h.current_task}" if h.current_task else ""))
 
     return draw

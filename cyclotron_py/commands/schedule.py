@@ -49,13 +49,14 @@ def _unit_dir() -> Path:
     return base / "systemd" / "user"
 
 
-def _tick_command(state: Path) -> list[str]:
-    return [str(Path(sys.executable).parent / "cyclotron") if (Path(sys.executable).parent / "cyclotron").exists()
-            else "cyclotron", "tick"]
+def _tick_command() -> list[str]:
+    """`cyclotron tick` from this installation when it has the script, else from PATH."""
+    beside = Path(sys.executable).parent / "cyclotron"
+    return [str(beside) if beside.exists() else "cyclotron", "tick"]
 
 
 def _units(state: Path, config: Config) -> dict[str, str]:
-    command = shlex.join(_tick_command(state))
+    command = shlex.join(_tick_command())
     return {
         f"{UNIT}.service": (
             "[Unit]\nDescription=Cyclotron: close capability gaps across the fleet (one tick)\n\n"
@@ -72,7 +73,7 @@ def _units(state: Path, config: Config) -> dict[str, str]:
 
 
 def _cron_line(state: Path) -> str:
-    command = shlex.join(_tick_command(state))
+    command = shlex.join(_tick_command())
     return f"*/{TICK_EVERY_MINUTES} * * * * CYCLOTRON_STATE_DIR={shlex.quote(str(state))} {command} {CRON_MARK}"
 
 
