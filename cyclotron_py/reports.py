@@ -33,7 +33,17 @@ def use_color(stream: TextIO) -> bool:
 
 def clean(text: Any) -> str:
     """Text from a manifest, safe for a terminal: control characters become '?'."""
-    return _CONTROL_RE.sub("?", str(text))
+    text = str(text)
+    # Printable text holds no control character (they are all Cc): most text skips the regex.
+    return text if text.isprintable() else _CONTROL_RE.sub("?", text)
+
+
+class _Cleaned(dict[Any, str]):
+    """``clean`` memoised for one report: ``shown[text]``."""
+
+    def __missing__(self, text: Any) -> str:
+        found = self[text] = clean(text)
+        return found
 
 
 def md(text: Any) -> str:
@@ -172,7 +182,10 @@ def _grouped(
     order = _domain_order(matrix)
     groups: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
     for host, item in items:
-        groups.setdefault(item["id"], (item, []))[1].append(host)
+        group = groups.get(item["id"])
+        if group is None:
+            group = groups[item["id"]] = (item, [])
+        group[1].append(host)
     return sorted(
         groups.values(),
         key=lambda g: (order.get(g[0]["domain"], len(order)), str(g[0]["name"]).lower(), g[0]["id"]),
@@ -198,36 +211,51 @@ def render_text(matrix: Mapping[str, Any], *, color: bool = False) -> str:
 
     rows = matrix["capabilities"]
     width = min(max((len(clean(r["name"])) for r in rows.values()), default=0) + 1, 40)
+    # Each host's three possible cells, painted once; a row starts from "everyone has it" and
+    # changes the cells of the hosts that lack it (a row touches its gaps, not every host).
+    painted = {
+        mark: [paint(style, f"{mark} {clean(h)}") for h in hosts]
+        for mark, style in ((PRESENT, "green"), (MISSING, "red+bold"), (NOT_WANTED, "dim"))
+    }
+    everyone, position = painted[PRESENT], {h: i for i, h in enumerate(hosts)}
     for domain, domain_rows in _rows_by_domain(matrix):
         figure = coverage["by_domain"].get(domain)
         suffix = f" ({_pct(figure['percent'])})" if figure else ""
         lines += ["", paint("bold", f"Domain: {_title(domain)}") + suffix]
         for _cid, row in domain_rows:
-            cells = []
-            for h in hosts:
-                mark = _mark(row, h)
-                style = {"✅": "green", "❌": "red+bold", "➖": "dim"}[mark]
-                cells.append(paint(style, f"{mark} {clean(h)}"))
+            cells = everyone
+            lacking = [h for h in hosts if h not in row["versions"]] if len(row["versions"]) < len(hosts) else ()
+            if lacking:
+                cells = list(everyone)
+                for h in lacking:
+                    i = position[h]
+                    cells[i] = painted[_mark(row, h)][i]
             label = f"{clean(row['name'])}:".ljust(width)
             lines.append(f"  {label} {'  '.join(cells)}  (Coverage: {_pct(row['coverage'])})")
 
-    missing = [(h, r) for h, r in _recs(matrix) if r["reason"] == "missing"]
+    shown = _Cleaned()  # names, hosts and versions repeat across the fleet: each cleaned once
+    missing: dict[str, list[tuple[str, Mapping[str, Any]]]] = {p: [] for p in PRIORITIES}
+    updates: list[tuple[str, Mapping[str, Any]]] = []
+    for host, rec in _recs(matrix):
+        if rec["reason"] != "missing":
+            updates.append((host, rec))
+        elif rec["priority"] in missing:
+            missing[rec["priority"]].append((host, rec))
     sections = [
         ("CRITICAL GAPS (install immediately):", "red+bold", "high"),
         ("RECOMMENDED (install soon):", "yellow+bold", "normal"),
         ("OPTIONAL (when convenient):", "bold", "low"),
     ]
     for heading, style, priority in sections:
-        items = [i for i in missing if i[1]["priority"] == priority]
+        items = missing[priority]
         if not items and heading.startswith("OPTIONAL"):
             continue
         lines += ["", paint(style, heading)]
         groups = _grouped(items, matrix)
-        lines += [f"  - {clean(item['name'])} on {', '.join(map(clean, hs))}" for item, hs in groups]
+        lines += [f"  - {shown[item['name']]} on {', '.join(map(shown.__getitem__, hs))}" for item, hs in groups]
         if not groups:
             lines.append("  (none)")
 
-    updates = [(h, r) for h, r in _recs(matrix) if r["reason"] != "missing"]
     if updates:
         lines += ["", paint("bold", "UPDATES (behind the fleet or off their pinned version):")]
         per_id: dict[str, dict[str, Mapping[str, Any]]] = {}  # indexed once: was a scan per item
@@ -236,11 +264,10 @@ def render_text(matrix: Mapping[str, Any], *, color: bool = False) -> str:
         for item, hs in _grouped(updates, matrix):
             per = per_id[item["id"]]
             detail = ", ".join(
-                f"{clean(h)} ({clean(per[h]['current_version'] or '?')} → "
-                f"{clean(per[h]['version'] or 'latest')})"
+                f"{shown[h]} ({shown[per[h]['current_version'] or '?']} → {shown[per[h]['version'] or 'latest']})"
                 for h in hs
             )
-            lines.append(f"  - {clean(item['name'])} on {detail}")
+            lines.append(f"  - {shown[item['name']]} on {detail}")
 
     unportable = _recs(matrix, "unportable")
     if unportable:
@@ -251,13 +278,13 @@ def render_text(matrix: Mapping[str, Any], *, color: bool = False) -> str:
             by_reason.setdefault((item["id"], item["reason"]), []).append(h)
             names[item["id"]] = item["name"]
         for (cid, reason), hs in sorted(by_reason.items()):
-            lines.append(f"  - {clean(names[cid])} to {', '.join(map(clean, hs))}: {clean(reason)}")
+            lines.append(f"  - {shown[names[cid]]} to {', '.join(map(shown.__getitem__, hs))}: {shown[reason]}")
 
     excluded = _recs(matrix, "policy_excluded")
     if excluded:
         lines += ["", paint("bold", "KEPT AWAY BY POLICY:")]
         for item, hs in _grouped(excluded, matrix):
-            lines.append(f"  - {clean(item['name'])} on {', '.join(map(clean, hs))}")
+            lines.append(f"  - {shown[item['name']]} on {', '.join(map(shown.__getitem__, hs))}")
     return "\n".join(lines) + "\n"
 
 
@@ -275,17 +302,29 @@ def render_matrix_table(matrix: Mapping[str, Any], *, color: bool = False) -> st
 
     header = "CAPABILITY".ljust(id_width) + "  " + "  ".join(cell(h, col[h]).ljust(col[h]) for h in hosts)
     lines = [paint("bold", header + "  COVERAGE")]
+    # A present host's cell is a function of (version, width): versions repeat, each is drawn once.
+    drawn: dict[tuple[Any, int], str] = {}
+
+    def draw(text: Any, width: int) -> str:
+        found = drawn[(text, width)] = paint("green", cell(text, width).ljust(width))
+        return found
+
+    widths = [col[h] for h in hosts]
+    gone = {h: paint("red", cell("-", col[h]).ljust(col[h])) for h in hosts}
+    kept_away = {h: paint("dim", cell("policy", col[h]).ljust(col[h])) for h in hosts}
     for cid in sorted(rows):
         row = rows[cid]
+        versions = row["versions"]
         cells = []
-        for h in hosts:
-            if h in row["versions"]:
-                text, style = row["versions"][h] or "yes", "green"
+        for h, width in zip(hosts, widths, strict=True):
+            if h in versions:
+                text = versions[h] or "yes"
+                found = drawn.get((text, width))
+                cells.append(found if found is not None else draw(text, width))
             elif h in row["ignored"] or h in row["excluded"]:
-                text, style = "policy", "dim"
+                cells.append(kept_away[h])
             else:
-                text, style = "-", "red"
-            cells.append(paint(style, cell(text, col[h]).ljust(col[h])))
+                cells.append(gone[h])
         lines.append(f"{cell(cid, id_width).ljust(id_width)}  {'  '.join(cells)}  {_pct(row['coverage'])}")
     summary = matrix["summary"]
     lines.append(

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from ..catalog import Catalog, load_catalog
-from ..compare import HostRecord, capability_matrix, dumps
+from ..compare import HostRecord, capability_matrix, dumps, gc_paused
 from ..errors import CatalogError, CyclotronError, PolicyError
 from ..fleet_load import load_records
 from ..manifest_io import atomic_write_text
@@ -55,9 +55,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    matrix = compute_matrix(args.paths, args)
-    color = not args.output and use_color(sys.stdout)
-    emit(dumps(matrix) if args.json else render_matrix_table(matrix, color=color), args.output)
+    with gc_paused():  # see compare.gc_paused: no collection walks the fleet's records or matrix
+        matrix = compute_matrix(args.paths, args)
+        color = not args.output and use_color(sys.stdout)
+        emit(dumps(matrix) if args.json else render_matrix_table(matrix, color=color), args.output)
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..compare import gc_paused
 from ..reports import render, use_color
 from .matrix import add_common_options, compute_matrix, emit
 
@@ -31,7 +32,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    matrix = compute_matrix(args.paths, args)
-    color = args.color == "always" or (args.color == "auto" and not args.output and use_color(sys.stdout))
-    emit(render(matrix, args.format, color=color), args.output)
+    with gc_paused():  # see compare.gc_paused
+        matrix = compute_matrix(args.paths, args)
+        color = args.color == "always" or (args.color == "auto" and not args.output and use_color(sys.stdout))
+        emit(render(matrix, args.format, color=color), args.output)
     return 0

@@ -1,12 +1,22 @@
-"""The stable JSON text of a comparison document: one entry per line, C encoder throughout."""
+"""The stable JSON text of a comparison document: one entry per line, encoded in C in batches."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+import msgspec
+
+_STDLIB = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+_MSGSPEC = msgspec.json.Encoder(order="sorted")
+_SPACED = msgspec.json.format
+_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+# Text json's encoder may hold (a lone surrogate) survives the trip through bytes unchanged.
+_UTF8 = "utf-8"
+_KEEP = "surrogatepass"
+
+EncodeMany = Callable[[Sequence[Any]], Sequence[bytes]]
 
 
 def dumps(doc: Mapping[str, Any]) -> str:
@@ -14,33 +24,99 @@ def dumps(doc: Mapping[str, Any]) -> str:
 
     Keys sorted; the top level and its mappings are laid out one entry per line, as are lists
     of objects below them (recommendations, drift entries), everything deeper on that line.
-    A change to one capability changes one line of a diff, and each line goes through the C
-    encoder (json's indent= falls back to the pure-Python one: ten times slower).
+    A change to one capability changes one line of a diff. Each line's value is the text
+    ``json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))`` gives;
+    the values of one container are encoded by msgspec in one call and split again (five times
+    faster than json's C encoder line by line on a large fleet; json's indent= falls back to its
+    pure-Python encoder, ten times slower again). ``dumps_stdlib`` is the reference.
     """
-    out: list[str] = []
-    _layout(doc, 0, out, "")
-    return "".join(out) + "\n"
+    return _dumps(doc, _encode_many)
 
 
-def _layout(value: Any, depth: int, out: list[str], lead: str) -> None:
-    pad = "  " * depth
-    expand = bool(value) and (
-        (isinstance(value, Mapping) and depth < 2)
-        or (isinstance(value, list) and (depth < 2 or isinstance(value[0], Mapping)) and depth < 3)
-    )
-    if not expand:
-        out.append(f"{pad}{lead}{_ENCODER.encode(value)}")
-        return
+def dumps_stdlib(doc: Mapping[str, Any]) -> str:
+    """The same text, each value through json's encoder: what ``dumps`` is held to (tests)."""
+    return _dumps(doc, _stdlib_many)
+
+
+def _dumps(doc: Mapping[str, Any], encode_many: EncodeMany) -> str:
+    out: list[Any] = []  # bytes and msgspec.Raw slices
+    _layout(doc, 0, out, b"", encode_many)
+    out.append(b"\n")
+    return b"".join(out).decode(_UTF8, _KEEP)
+
+
+def _stdlib_many(values: Sequence[Any]) -> list[bytes]:
+    return [_STDLIB.encode(v).encode(_UTF8, _KEEP) for v in values]
+
+
+def _encode_many(values: Sequence[Any]) -> Sequence[bytes]:
+    """Each value's text, as json writes it, from one msgspec call where that gives the same text.
+
+    msgspec writes floats with an exponent differently (1e16, not 1e+16) and refuses what json
+    accepts (lone surrogates, non-string keys): such values go through json itself. Floats only
+    reach a line as rounded percentages (no exponent) or in free-form ``details`` from a manifest,
+    so only those are looked at."""
+    for value in values:
+        if type(value) is float or (type(value) is dict and value.get("details") and _has_float(value["details"])):
+            return _stdlib_many(values)
+    try:
+        return _ITEMS.decode(_SPACED(_MSGSPEC.encode(values), indent=0))
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        return _stdlib_many(values)
+
+
+def _has_float(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            return True
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def _expands(value: Any, depth: int) -> bool:
+    """Laid out one entry per line: the top level and its mappings, and lists down to depth 2 whose
+    first item is a mapping; everything else is one value on its line."""
+    if not value or depth > 2:
+        return False
     if isinstance(value, Mapping):
-        out.append(f"{pad}{lead}{{\n")
-        items = sorted(value.items())
-        for i, (key, item) in enumerate(items):
-            _layout(item, depth + 1, out, f"{_ENCODER.encode(str(key))}: ")
-            out.append(",\n" if i < len(items) - 1 else "\n")
-        out.append(f"{pad}}}")
+        return depth < 2
+    return isinstance(value, list) and (depth < 2 or isinstance(value[0], Mapping))
+
+
+def _layout(value: Any, depth: int, out: list[Any], lead: bytes, encode_many: EncodeMany) -> None:
+    pad = b"  " * depth
+    if not _expands(value, depth):
+        out += (pad, lead, encode_many([value])[0])
+        return
+    inner = b"  " * (depth + 1)
+    if isinstance(value, Mapping):
+        pairs = sorted(value.items())
+        children = [item for _, item in pairs]
+        leads = [bytes(key) + b": " for key in encode_many([str(key) for key, _ in pairs])]
+        opening, closing = b"{\n", b"}"
     else:
-        out.append(f"{pad}{lead}[\n")
-        for i, item in enumerate(value):
-            _layout(item, depth + 1, out, "")
-            out.append(",\n" if i < len(value) - 1 else "\n")
-        out.append(f"{pad}]")
+        children = value
+        leads = []
+        opening, closing = b"[\n", b"]"
+    out += (pad, lead, opening)
+    nested = [i for i, item in enumerate(children) if _expands(item, depth + 1)] if depth < 2 else []
+    if not nested:
+        texts = encode_many(children)
+        if leads:
+            between = b",\n" + inner
+            out.append(inner)
+            for i, (key, text) in enumerate(zip(leads, texts, strict=True)):
+                out += (between, key, text) if i else (key, text)
+        else:
+            out += (inner, (b",\n" + inner).join(texts))
+    else:
+        for i, item in enumerate(children):
+            if i:
+                out.append(b",\n")
+            _layout(item, depth + 1, out, leads[i] if leads else b"", encode_many)
+    out.append(b"\n" + pad + closing)

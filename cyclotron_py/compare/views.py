@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..catalog import Catalog, load_catalog
@@ -59,12 +60,23 @@ def capability_matrix(
     catalog = catalog or load_catalog(None, dict(domains) if domains else None)
     resolved = resolve_policies(policies, catalog)
     engine = _Engine(_records(manifests), catalog, resolved)
-    # The engine allocates hundreds of thousands of dicts and lists and creates no reference
-    # cycles: pausing the cyclic collector saves a third of the time on a large fleet.
+    with gc_paused():
+        return engine.run()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a block that builds many acyclic objects.
+
+    The engine allocates hundreds of thousands of dicts and lists and creates no reference
+    cycles: pausing the collector saves a third of its time on a large fleet. The commands
+    that read a fleet from files (matrix, report, plan) run whole under it: once the matrix
+    exists, every collection the renderers trigger would walk all of it again.
+    """
     paused = gc.isenabled()
     gc.disable()
     try:
-        return engine.run()
+        yield
     finally:
         if paused:
             gc.enable()

@@ -24,6 +24,7 @@ from cyclotron_py.compare import (
     recommendations_for,
     unportable_by_host,
 )
+from cyclotron_py.compare.layout import dumps_stdlib
 from cyclotron_py.errors import ManifestError, PolicyError
 from cyclotron_py.models import Manifest
 from cyclotron_py.plan import build_plan
@@ -455,3 +456,41 @@ def test_result_is_independent_of_input_order() -> None:
         m.model_copy(update={"capabilities": list(reversed(m.capabilities))}) for m in reversed(fleet)
     ]
     assert dumps(capability_matrix(fleet)) == dumps(capability_matrix(shuffled))
+
+
+# --------------------------------------------------------------------------- the JSON text
+
+
+def _layout_reference(value: Any, depth: int = 0, lead: str = "") -> str:
+    """The layout as first written, line by line through json's encoder: dumps is held to it."""
+    encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": ")).encode
+    pad = "  " * depth
+    expand = bool(value) and (
+        (isinstance(value, dict) and depth < 2)
+        or (isinstance(value, list) and (depth < 2 or isinstance(value[0], dict)) and depth < 3)
+    )
+    if not expand:
+        return f"{pad}{lead}{encode(value)}"
+    if isinstance(value, dict):
+        inner = [_layout_reference(v, depth + 1, f"{encode(str(k))}: ") for k, v in sorted(value.items())]
+        return f"{pad}{lead}{{\n" + ",\n".join(inner) + f"\n{pad}}}"
+    inner = [_layout_reference(v, depth + 1) for v in value]
+    return f"{pad}{lead}[\n" + ",\n".join(inner) + f"\n{pad}]"
+
+
+AWKWARD_TEXT = ["é漢😀", "a\x00b\x1f\x7f\x80\x9f", "\u2028\u2029", '"\\/\b\f\n\r\t', "x, y: {z}", "\ud800"]
+
+
+@pytest.mark.parametrize("text", AWKWARD_TEXT)
+def test_dumps_is_the_line_by_line_json_text(text: str) -> None:
+    """msgspec encodes the lines (dumps), json is the reference (dumps_stdlib): the same bytes,
+    for awkward strings, keys that sort differently as bytes, and floats msgspec writes otherwise."""
+    matrix = capability_matrix(fixture_fleet(), policies={"pc3": {"exclude": ["tag:games"]}})
+    recs = matrix["recommended_distribution"]["to_pc2"]
+    recs[0] = {**recs[0], "name": text, "details": {text: [text, 1e16, 1.5e-7, 0.1], "é": 1, "z": None}}
+    matrix[f"unique_to_{text}"] = [text, "b"]
+    matrix["capabilities"] = {**matrix["capabilities"], text: {**next(iter(matrix["capabilities"].values()))}}
+    expected = _layout_reference(matrix) + "\n"
+    assert dumps(matrix) == dumps_stdlib(matrix) == expected
+    recs[0]["details"] = {"plain": [text]}  # no float: this batch goes through msgspec
+    assert dumps(matrix) == _layout_reference(matrix) + "\n"
