@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import install_play, managers, safety
@@ -40,6 +42,8 @@ KNOWN_MCP_TOOLS: dict[str, list[str]] = {
     "@modelcontextprotocol/server-sequential-thinking": ["sequentialthinking"],
 }
 
+
+_SORTED = msgspec.json.Encoder(order="sorted")
 
 HOME_FROM_INVENTORY = "{{ {'HOME': cyclotron_home} if cyclotron_home is defined else {} }}"
 
@@ -147,6 +151,19 @@ def build_plan(
     """
     if approve not in APPROVAL_MODES:
         raise PlanError(f"approval mode {approve!r} is not one of {', '.join(APPROVAL_MODES)}")
+    # Most recommendations repeat across hosts (one template per capability and host profile):
+    # each distinct one is checked and validated into a PlanItem once, and hosts share that
+    # (read-only) item; a host-specific variant (requires, approval) is one copy per variant.
+    made: dict[Any, PlanItem | None] = {}
+    variants: dict[tuple[int, str, Any], PlanItem] = {}
+
+    def variant(item: PlanItem, field: str, value: Any) -> PlanItem:
+        key = (id(item), field, tuple(value) if isinstance(value, list) else value)
+        found = variants.get(key)
+        if found is None:
+            found = variants[key] = item.model_copy(update={field: value})
+        return found
+
     hosts: list[HostPlan] = []
     for host in sorted(distribution):
         items: list[PlanItem] = []
@@ -154,25 +171,33 @@ def build_plan(
         # manager refuses) becomes unportable with the reason; the rest of the fleet is planned.
         refused: list[dict[str, Any]] = []
         for rec in distribution[host]:
-            try:
-                items.append(_item(host, rec, catalog))
-            except PlanError as exc:
-                refused.append(_refused(rec, str(exc)))
+            key = _rec_key(rec)
+            item = made.get(key) if key is not None else None
+            if item is None:
+                try:
+                    item = _item(host, rec, catalog)
+                except PlanError as exc:
+                    refused.append(_refused(rec, str(exc)))  # the reason names the host: not shared
+                    continue
+                if key is not None:
+                    made[key] = item
+            items.append(item)
         items.sort(key=_order_key)
         present = {item.id for item in items}
-        for item in items:
-            item.requires = [r for r in item.requires if r in present]
+        for n, item in enumerate(items):
+            if item.requires and not all(r in present for r in item.requires):
+                items[n] = variant(item, "requires", [r for r in item.requires if r in present])
         answers = (decisions or {}).get(host, {})
         take, wait, rejected = [], [], []
         for i in items:
-            answer = answers.get(i.id) or {}
-            state = answer.get("state") if str(answer.get("wanted_version") or "") == i.version else None
+            answer = answers.get(i.id) if answers else None
+            state = answer.get("state") if answer and str(answer.get("wanted_version") or "") == i.version else None
             if state == "rejected":
-                rejected.append(i.model_copy(update={"approval": f"rejected: {answer.get('reason', '')}".strip()}))
+                rejected.append(variant(i, "approval", f"rejected: {answer.get('reason', '')}".strip()))  # type: ignore[union-attr]
             elif state == "approved" or approved(i.risk, approve):
-                take.append(i.model_copy(update={"approval": "approved"}) if state == "approved" else i)
+                take.append(variant(i, "approval", "approved") if state == "approved" else i)
             else:
-                wait.append(i.model_copy(update={"approval": f"risk {i.risk} needs cyclotron_approve=all"}))
+                wait.append(variant(i, "approval", f"risk {i.risk} needs cyclotron_approve=all"))
         hosts.append(
             HostPlan(
                 host=host,
@@ -185,12 +210,60 @@ def build_plan(
                 ),
             )
         )
-    body = [h.model_dump(mode="json") for h in hosts]
-    digest = hashlib.sha256(
-        json.dumps({"approve": approve, "hosts": body}, sort_keys=True).encode()
-    ).hexdigest()[:12]
     stamp = (now or datetime.now(UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return Plan(plan_id=f"plan-{digest}", created_at=stamp, approve=approve, hosts=hosts)  # type: ignore[arg-type]
+    return Plan(plan_id=_plan_id(approve, hosts), created_at=stamp, approve=approve, hosts=hosts)  # type: ignore[arg-type]
+
+
+# The fields of a recommendation _item reads (besides details): equal fields, equal item.
+_REC_FIELDS = operator.itemgetter(
+    "id", "name", "type", "domain", "priority", "risk", "manager", "package", "version", "pinned", "reason",
+    "from_host",
+)
+
+
+def _rec_key(rec: Mapping[str, Any]) -> Any:
+    """A recommendation's identity for sharing its item; None (not shared) for an unusual one."""
+    try:
+        key = (_REC_FIELDS(rec), id(rec.get("details")))  # details: the same template's dict, or {}
+        hash(key)
+    except (KeyError, TypeError):
+        return None
+    return key
+
+
+def _plan_id(approve: str, hosts: list[HostPlan]) -> str:
+    """``plan-`` and a digest of what is planned: sha256 of ``json.dumps({"approve", "hosts"},
+    sort_keys=True)`` over the hosts' JSON form. That text is written here by msgspec, each shared
+    item once, when it is ASCII (as json's ensure_ascii writes it); otherwise json itself writes it."""
+    spaced: dict[int, bytes] = {}
+
+    def item_text(item: PlanItem) -> bytes:
+        found = spaced.get(id(item))
+        if found is None:
+            found = spaced[id(item)] = _json_text(item.__dict__)
+        return found
+
+    parts = [b'{"approve": ', _json_text(approve), b', "hosts": [']
+    for n, host in enumerate(hosts):
+        parts.append(b", {" if n else b"{")
+        for k, (name, value) in enumerate(sorted(host.__dict__.items())):
+            parts += (b", " if k else b"", _json_text(name), b": ")
+            if isinstance(value, list) and value and isinstance(value[0], PlanItem):  # list[PlanItem] fields
+                parts += (b"[", b", ".join(map(item_text, value)), b"]")
+            else:
+                parts.append(_json_text(value))
+        parts.append(b"}")
+    parts.append(b"]}")
+    text = b"".join(parts)
+    if not text.isascii():
+        body = [h.model_dump(mode="json") for h in hosts]
+        text = json.dumps({"approve": approve, "hosts": body}, sort_keys=True).encode()
+    return f"plan-{hashlib.sha256(text).hexdigest()[:12]}"
+
+
+def _json_text(value: Any) -> bytes:
+    """``json.dumps(value, sort_keys=True)`` for ASCII text (json's default separators)."""
+    return msgspec.json.format(_SORTED.encode(value), indent=0)
 
 
 def _refused(rec: Mapping[str, Any], reason: str) -> dict[str, Any]:
@@ -199,8 +272,11 @@ def _refused(rec: Mapping[str, Any], reason: str) -> dict[str, Any]:
     return {**entry, "gap": str(rec.get("reason") or "missing"), "reason": reason}
 
 
+_ROLE_RANK = {role: n for n, role in enumerate(ROLE_ORDER)}
+
+
 def _order_key(item: PlanItem) -> tuple[int, int, str]:
-    return (ROLE_ORDER.index(item.role), _PRIORITY_RANK.get(item.priority, 1), item.id)
+    return (_ROLE_RANK[item.role], _PRIORITY_RANK.get(item.priority, 1), item.id)
 
 
 def _item(host: str, rec: Mapping[str, Any], catalog: Catalog) -> PlanItem:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from ..catalog import load_catalog
+from ..compare import gc_paused
 from ..errors import PolicyError
 from ..plan import APPROVAL_MODES, write_plan
 from ..sync import collect_manifests, plan_fleet, plan_summary
@@ -46,6 +47,11 @@ def _policies(path: str | None) -> dict[str, Any] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with gc_paused():  # see compare.gc_paused: no collection walks the fleet's records, matrix or plan
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     catalog = load_catalog()
     manifests = []
     for source in args.manifests:

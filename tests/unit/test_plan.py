@@ -170,3 +170,29 @@ def test_an_rpm_host_beside_a_debian_host_is_planned_through_dnf(tmp_path, capsy
     assert [i["package"] for i in by_role["cyclotron_dnf"]["cyclotron_dnf_items"]] == ["jq", "ripgrep"]
     assert [i["package"] for i in by_role["cyclotron_pip"]["cyclotron_pip_pipx_items"]] == ["httpie"]
     assert "cyclotron_pip_items" not in by_role["cyclotron_pip"]
+
+
+@pytest.mark.parametrize("name", ["six", "šest"])  # the digest's text through msgspec, and through json
+def test_shared_items_give_the_models_plan_and_the_documented_id(name):
+    """build_plan shares one checked item between hosts (and one copy per variant): the result is
+    still what the pydantic models accept, each host's items are its own, and the plan id is the
+    sha256 of json.dumps({approve, hosts}, sort_keys=True) of the plan's JSON form."""
+    import hashlib
+
+    from cyclotron_py.plan import Plan
+
+    same = [rec("pip:six", "pip", "six", name=name), rec("nodejs", "apt", "nodejs", type_="software", risk="high"),
+            rec("npm:is-number", "npm", "is-number", type_="npm_package")]
+    distribution = {"pc1": same, "pc2": [dict(r) for r in same], "pc3": same[:1] + same[2:]}
+    decisions = {"pc2": {"nodejs": {"state": "approved", "wanted_version": ""}}}
+    plan = build_plan(distribution, {}, CATALOG, decisions=decisions)
+    dumped = plan.model_dump(mode="json")
+    assert Plan.model_validate(dumped) == plan
+    text = json.dumps({"approve": plan.approve, "hosts": dumped["hosts"]}, sort_keys=True)
+    assert plan.plan_id == f"plan-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    pc1, pc2, pc3 = plan.hosts
+    assert [i.id for i in pc1.items] == ["pip:six", "npm:is-number"] and pc1.items[0] is pc2.items[-2]
+    assert [(i.id, i.approval) for i in pc1.awaiting_approval] == [("nodejs", "risk high needs cyclotron_approve=all")]
+    assert [(i.id, i.approval) for i in pc2.items] == [("nodejs", "approved"), ("pip:six", ""), ("npm:is-number", "")]
+    # npm:is-number requires nodejs where nodejs is planned too; not on pc3
+    assert pc2.items[-1].requires == ["nodejs"] and pc3.items[-1].requires == []
