@@ -13,10 +13,11 @@ and a rejected file gets the validator's file/field/fix message.
 
 from __future__ import annotations
 
+import operator
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import msgspec
 
@@ -104,6 +105,14 @@ _DECODER = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
 
 
+# A checked capability: (id, row, ':' in its text, backslashes in its text, warnings).
+_Checked = tuple[str, CapRow, int, int, tuple[tuple[str, Finding], ...]]
+_ID_ROW: Callable[[_Checked], tuple[str, CapRow]] = operator.itemgetter(0, 1)
+_COLONS: Callable[[_Checked], int] = operator.itemgetter(2)
+_BACKSLASHES: Callable[[_Checked], int] = operator.itemgetter(3)
+_FINDINGS: Callable[[_Checked], tuple[Any, ...]] = operator.itemgetter(4)
+
+
 class _Top(msgspec.Struct, forbid_unknown_fields=True):
     """A manifest's top level as read by the fast path: values checked by hand, capabilities raw."""
 
@@ -132,7 +141,7 @@ class Loader:
         # str -> the same str, once it is known to be clean (no secret, no control character,
         # nothing the model would strip): checked once per fleet, not once per occurrence.
         self.clean: dict[str, str] = {}
-        self.caps: dict[bytes, tuple[CapRow, int, tuple[tuple[str, Finding], ...]]] = {}
+        self.caps: dict[bytes, _Checked] = {}
 
     # ------------------------------------------------------------------ entry points
 
@@ -239,12 +248,14 @@ class Loader:
             if not isinstance(data["managers"], list):
                 raise _Unsure
             listed = [text(m, 0, 1 << 30) for m in data["managers"]]
-        caps, cap_keys, cap_problems = self._capabilities(data.get("capabilities", []), file)
+        caps, cap_colons, cap_backslashes, cap_problems = self._capabilities(data.get("capabilities", []), file)
         if raw is not None:
-            keys = len(data) + _count_keys(os_info) + _count_keys(errors) + cap_keys
-            # msgspec keeps the last of repeated keys; the validator reports them. With whitespace
-            # removed the text holds at least one '":' per key written: equal counts, none repeats.
-            if raw.translate(None, b" \t\r\n").count(b'":') != keys:
+            # msgspec keeps the last of repeated keys; the validator reports them. Each distinct
+            # capability text was checked once (_capability). Outside the capabilities, every key
+            # written has one ':' after it, and so has each ':' of a string; with no escape there
+            # (no backslash: no colon written as \u003a), equal counts mean no key is repeated.
+            outside = {k: (v if k != "capabilities" else None) for k, v in data.items()}
+            if raw.count(b"\\") != cap_backslashes or raw.count(b":") - cap_colons != _colons(outside):
                 raise _Unsure
         problems += cap_problems
         if "managers" in data:
@@ -264,33 +275,35 @@ class Loader:
             problems.sort(key=lambda p: _path_key(p.path))
         return record, problems
 
-    def _capabilities(self, caps: Any, file: str) -> tuple[dict[str, CapRow], int, list[Problem]]:
-        """(rows by id, number of keys in all of them, warnings). ``caps``: each one's JSON text.
+    def _capabilities(self, caps: Any, file: str) -> tuple[dict[str, CapRow], int, int, list[Problem]]:
+        """(rows by id, ':' and backslashes in their texts, warnings). ``caps``: each one's JSON text.
 
         Most capabilities appear on many hosts with the same text: each distinct text is decoded
-        and checked once per fleet, and its row is shared (rows are read-only)."""
+        and checked once per fleet, and its row is shared (rows are read-only). The per-file work
+        is a few passes in C over the file's texts."""
         if not isinstance(caps, list):
             raise _Unsure
-        cache, check = self.caps, self._capability
-        rows: dict[str, CapRow] = {}
+        cache = self.caps
+        texts = list(map(bytes, caps))
+        found: list[_Checked | None] = list(map(cache.get, texts))
+        if None in found:
+            for i, hit in enumerate(found):
+                if hit is None:
+                    text = texts[i]
+                    found[i] = cache.get(text) or cache.setdefault(text, self._capability(text))
+        hits = cast(list[_Checked], found)
+        rows = dict(map(_ID_ROW, hits))
+        if len(rows) != len(hits):
+            raise _Unsure  # a duplicate id
         problems: list[Problem] = []
-        keys = 0
-        for i, text in enumerate(caps):
-            text = bytes(text)
-            hit = cache.get(text)
-            if hit is None:
-                hit = cache[text] = check(text)
-            row, count, findings = hit
-            if row.id in rows:
-                raise _Unsure  # a duplicate id
-            rows[row.id] = row
-            keys += count
-            for suffix, (severity, message, fix) in findings:
-                problems.append(Problem(file, f"$.capabilities[{i}]{suffix}", message, fix, severity))
-        return rows, keys, problems
+        if any(map(_FINDINGS, hits)):
+            for i, hit in enumerate(hits):
+                for suffix, (severity, message, fix) in hit[4]:
+                    problems.append(Problem(file, f"$.capabilities[{i}]{suffix}", message, fix, severity))
+        return rows, sum(map(_COLONS, hits)), sum(map(_BACKSLASHES, hits)), problems
 
-    def _capability(self, raw: bytes) -> tuple[CapRow, int, tuple[tuple[str, Finding], ...]]:
-        """One capability's row, its key count and its warnings (path suffix, finding)."""
+    def _capability(self, raw: bytes) -> _Checked:
+        """One capability's id, row, ':' and backslash counts, and warnings (path suffix, finding)."""
         cap = _DECODER.decode(raw)
         if not isinstance(cap, dict) or not cap.keys() <= _CAP_KEYS or not cap.keys() >= _CAP_REQUIRED:
             raise _Unsure
@@ -333,11 +346,15 @@ class Loader:
         details = cap.get("details", _EMPTY)
         if not isinstance(details, dict) or (details and _check_strings(details, "")):
             raise _Unsure
+        # No repeated key: with whitespace removed the text holds at least one '":' per key
+        # written (msgspec kept only the last of repeated ones), so equal counts mean none repeats.
+        if raw.translate(None, b" \t\r\n").count(b'":') != len(cap) + len(source) + _count_keys(details):
+            raise _Unsure
         row = CapRow(
             cap_id, cap_type, name, version, domain, priority, risk, manager, package, path,
             top_level, details or _EMPTY,
         )
-        return row, len(cap) + len(source) + _count_keys(details), tuple(findings)
+        return cap_id, row, raw.count(b":"), raw.count(b"\\"), tuple(findings)
 
 
 def _type_mismatch(cap_type: str, manager: str, expected: str) -> Finding:
@@ -348,6 +365,22 @@ def _type_mismatch(cap_type: str, manager: str, expected: str) -> Finding:
         f"which finds {expected} capabilities",
         f"set type to {_show(expected)} or correct source.manager",
     )
+
+
+def _colons(value: Any) -> int:
+    """The ':' its JSON text has with no escapes: one per key, and those inside strings."""
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            count += item.count(":")
+        elif isinstance(item, dict):
+            count += len(item)
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def _count_keys(value: Any) -> int:

@@ -57,6 +57,16 @@ def _edit(doc: dict[str, Any], how: str) -> str:
         text = json.dumps(doc).replace('"host": "pc1",', '"host": "pc1", "host": "pc2",', 1)
     elif how == "spaced-colon-dup":
         text = json.dumps(doc).replace('"host": "pc1",', '"host" : "pc1", "host"\n:"pc1",', 1)
+    elif how == "dup-key-escaped-colon":  # the repeated key's ':' offset by a colon written as \u003a
+        text = json.dumps(doc).replace('"host": "pc1",', '"host": "pc1", "host": "pc1",', 1)
+        hour = f'"gathered_at": "{doc["gathered_at"][:13]}'
+        text = text.replace(f"{hour}:", f"{hour}\\u003a", 1)
+        assert "\\u003a" in text
+    elif how == "dup-os-key":
+        text = json.dumps(doc).replace('"family": ', '"family": "linux", "family": ', 1)
+    elif how == "dup-detail-key":
+        cap["details"] = {"branch": "main"}
+        text = json.dumps(doc).replace('"branch": "main"', '"branch": "main", "branch": "dev"', 1)
     elif how == "padded-id":
         cap["id"] = " " + cap["id"]
     elif how == "padded-name":
@@ -97,7 +107,8 @@ def _edit(doc: dict[str, Any], how: str) -> str:
 
 
 EDITS = [
-    "dup-key-in-capability", "dup-top-key", "spaced-colon-dup", "padded-id", "padded-name", "secret-name",
+    "dup-key-in-capability", "dup-top-key", "spaced-colon-dup", "dup-key-escaped-colon", "dup-os-key",
+    "dup-detail-key", "padded-id", "padded-name", "secret-name",
     "secret-detail", "control-char", "extra-key", "unknown-domain", "future", "no-zone", "no-schema-version",
     "managers-null", "duplicate-id", "bad-version", "odd-version", "type-mismatch", "bool-as-string", "bom",
     "no-managers",
