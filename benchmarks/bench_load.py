@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_load.py                     # 100 files x 5,000 capabilities
     .venv/bin/python benchmarks/bench_load.py --hosts 100 --hosts 1000 --caps 500   # growth
-    .venv/bin/python benchmarks/bench_load.py --code /path/to/other/checkout        # before/after
+    .venv/bin/python benchmarks/bench_load.py --code /work/main --code .     # before/after, one run
 
 Generates the fleet with benchmarks/gen_manifests.py into a temporary directory, then runs, each
 in a fresh child process (so its peak RSS is its own, read with wait4):
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", type=int, action="append", help="manifest files (repeatable; default 100)")
     parser.add_argument("--caps", type=int, default=5000, help="capabilities per file")
-    parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose cyclotron_py runs (default: this)")
+    parser.add_argument("--code", type=Path, action="append",
+                        help="checkout whose cyclotron_py runs (repeatable, same fleet; default: this)")
     parser.add_argument("--only", action="append", help="run only this command (matrix, report, plan; repeatable)")
     parser.add_argument("--work", type=Path, help="keep generated fleets here (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -99,17 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        print(f"code: {args.code}  load average: {os.getloadavg()[0]:.1f}")
-        first: dict[str, float] = {}
+        codes = [c.resolve() for c in (args.code or [ROOT])]
+        print(f"load average: {os.getloadavg()[0]:.1f}")
+        first: dict[tuple[Path, str], float] = {}
         for hosts in sizes:
-            rows = run_size(hosts, args.caps, args.code.resolve(), work, args.only)
-            bare = rows[0][1]
-            print(f"\n{hosts} files x {args.caps} capabilities")
-            print(f"  {'':16} {'seconds':>8} {'x bare':>7} {'peak MB':>8} {'x first size':>12}")
-            for name, seconds, peak in rows:
-                first.setdefault(name, seconds)
-                growth = seconds / first[name] if hosts != sizes[0] else 1.0
-                print(f"  {name:16} {seconds:8.2f} {seconds / bare:7.2f} {peak:8.0f} {growth:12.1f}")
+            for code in codes:
+                rows = run_size(hosts, args.caps, code, work, args.only)
+                bare = rows[0][1]
+                print(f"\n{hosts} files x {args.caps} capabilities, code {code}")
+                print(f"  {'':16} {'seconds':>8} {'x bare':>7} {'peak MB':>8} {'x first size':>12}")
+                for name, seconds, peak in rows:
+                    first.setdefault((code, name), seconds)
+                    growth = seconds / first[(code, name)] if hosts != sizes[0] else 1.0
+                    print(f"  {name:16} {seconds:8.2f} {seconds / bare:7.2f} {peak:8.0f} {growth:12.1f}")
         print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     return 0
 
