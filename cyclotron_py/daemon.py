@@ -23,12 +23,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import CyclotronError
+from .runner import SECRET_NAME as _SECRET_NAME
 from .store import Store, iso, utc_now
 
 CONFIG_NAME = "config.yml"
 LOCK_NAME = "lock"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ConfigError(CyclotronError):
@@ -135,6 +137,11 @@ class Config(BaseModel):
     inventory: str = ""
     vault_password_file: str = ""
     keep_runs: int = Field(default=10, ge=1, description="Run dirs (artifacts) kept on disk.")
+    extra_vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="Plain playbook settings passed as -e KEY=VALUE (e.g. cyclotron_manifest_dir); never a "
+        "secret: they appear in process arguments. Secrets stay in the inventory's vault.",
+    )
     retention: Retention = Field(default_factory=Retention)
     approval_expiry: ApprovalExpiry = Field(default_factory=ApprovalExpiry)
 
@@ -143,6 +150,20 @@ class Config(BaseModel):
     def _grace(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @field_validator("extra_vars")
+    @classmethod
+    def _plain_settings(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _VARIABLE_NAME.match(key):
+                raise ValueError(f"{key!r} is not an Ansible variable name")
+            if _SECRET_NAME.search(key):
+                raise ValueError(f"{key!r} names a secret: keep it in the inventory's vault, not in config.yml")
+        return value
+
+    def extra_args(self) -> list[str]:
+        """``extra_vars`` as ansible-playbook arguments."""
+        return [arg for key, value in self.extra_vars.items() for arg in ("-e", f"{key}={value}")]
 
 
 def load_config(state: Path) -> Config:

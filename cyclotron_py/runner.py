@@ -49,13 +49,13 @@ _KEEP_ENV = re.compile(
     r"|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE)$"
 )
 # Even a kept name is dropped when it names a credential (ANSIBLE_VAULT_PASSWORD, CYCLOTRON_TOKEN).
-_SECRET_NAME = re.compile(r"(?i)(passw(or)?d|secret|token|api_?key|credential|private_?key)(?!_FILE$)")
+SECRET_NAME = re.compile(r"(?i)(passw(or)?d|secret|token|api_?key|credential|private_?key)(?!_FILE$)")
 
 
 def minimal_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The controller environment a run may see: no API keys, tokens or passwords."""
     env = os.environ if environ is None else environ
-    return {k: v for k, v in env.items() if _KEEP_ENV.match(k) and not _SECRET_NAME.search(k)}
+    return {k: v for k, v in env.items() if _KEEP_ENV.match(k) and not SECRET_NAME.search(k)}
 
 
 @dataclass
@@ -140,8 +140,11 @@ def ingest(state: RunState, event: Mapping[str, Any]) -> set[str]:
     elif kind == "runner_on_failed" and counter == "failed":
         progress.status = "failed"
         progress.error = f"{data.get('task', '')}: {_message(res)}"[:2000]
-    if kind == "runner_on_ok" and isinstance(res, Mapping) and "censored" not in res:
-        _read_result(state, host, str(data.get("task_action") or ""), res)
+    action = str(data.get("task_action") or "")
+    # The report task fails on purpose when an item failed; its result still carries the report.
+    readable = kind == "runner_on_ok" or (kind == "runner_on_failed" and action.endswith("cyclotron_sync_report"))
+    if readable and isinstance(res, Mapping) and "censored" not in res:
+        _read_result(state, host, action, res)
     return {host}
 
 

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
                     playbook=config.playbook, inventory=args.inventory or config.inventory, mode=config.mode,
                     vault_password_file=config.vault_password_file, keep_artifacts=config.keep_runs,
                     approval_expires_in=approval_expiry(config), now=now, due=decision.due,
+                    extra_args=config.extra_args(),
                 )
                 result = execute(store, request, state, progress=plain_progress(lambda line: print(line, flush=True)))
                 store.beat(result.run_id, note=f"run {result.run_id} {result.status}", now=now)

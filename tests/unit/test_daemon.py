@@ -67,6 +67,8 @@ def test_no_schedule() -> None:
         ("shedule: {every: 1h}", "shedule"),
         ("[1, 2]", "expected a mapping"),
         ("schedule: [", "cannot read it as YAML"),
+        ("extra_vars: {openai_api_key: sk-1}", "names a secret"),
+        ("extra_vars: {'not a name': x}", "not an Ansible variable name"),
     ],
 )
 def test_bad_config_names_the_file_and_field(tmp_path: Path, text: str, message: str) -> None:
@@ -74,6 +76,11 @@ def test_bad_config_names_the_file_and_field(tmp_path: Path, text: str, message:
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path)
     assert str(tmp_path / "config.yml") in str(err.value) and message in str(err.value)
+
+
+def test_extra_vars_are_plain_playbook_settings(tmp_path: Path) -> None:
+    (tmp_path / "config.yml").write_text("extra_vars: {cyclotron_manifest_dir: /srv/manifests}\n")
+    assert load_config(tmp_path).extra_args() == ["-e", "cyclotron_manifest_dir=/srv/manifests"]
 
 
 def test_schedule_must_be_one_minute_or_more() -> None:
