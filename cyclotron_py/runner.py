@@ -144,7 +144,7 @@ def ingest(state: RunState, event: Mapping[str, Any]) -> set[str]:
     # The report task fails on purpose when an item failed; its result still carries the report.
     readable = kind == "runner_on_ok" or (kind == "runner_on_failed" and action.endswith("cyclotron_sync_report"))
     if readable and isinstance(res, Mapping) and "censored" not in res:
-        _read_result(state, host, action, res)
+        return {host} | _read_result(state, host, action, res)
     return {host}
 
 
@@ -154,9 +154,14 @@ def _message(res: Mapping[str, Any]) -> str:
     return str(res.get("msg") or res.get("stderr") or "")[:2000]
 
 
-def _read_result(state: RunState, host: str, action: str, res: Mapping[str, Any]) -> None:
+def _read_result(state: RunState, host: str, action: str, res: Mapping[str, Any]) -> set[str]:
+    """Read what the contract names from one result; returns other hosts whose progress it changed."""
     short = action.rsplit(".", 1)[-1]
-    if short == "cyclotron_gather" and isinstance(res.get("manifest"), Mapping):
+    facts = res.get("ansible_facts")
+    if short == "set_fact" and isinstance(facts, Mapping) and isinstance(facts.get("cyclotron_outcomes"), list):
+        # An installer role recorded an item's outcome (INSTALLER_CONTRACT): items done so far, live.
+        state.host(host).items_done = len(facts["cyclotron_outcomes"])
+    elif short == "cyclotron_gather" and isinstance(res.get("manifest"), Mapping):
         state.manifests.append(dict(res["manifest"]))
     elif short == "cyclotron_plan":
         plan = res.get("plan") or {}
@@ -174,19 +179,24 @@ def _read_result(state: RunState, host: str, action: str, res: Mapping[str, Any]
                         state.held.append(_outcome(name, {**item, "status": outcome,
                                                           "reason": item.get("approval") or ""}))
         state.coverage_before = _percent(res.get("coverage"))
+        return {str(h.get("host", "")) for h in plan.get("hosts") or []}
     elif short == "cyclotron_sync_report":
+        others: set[str] = set()
         nested = res.get("report")
         report: Mapping[str, Any] = nested if isinstance(nested, Mapping) else res
         for name, outcomes in (report.get("outcomes") or {}).items():
             for o in outcomes:
                 state.outcomes.append(_outcome(str(name), o))
             state.host(str(name)).items_done = len(outcomes)
+            others.add(str(name))
         lines = res.get("lines")
         if isinstance(lines, list):
             state.summary_lines = [str(line) for line in lines]
         state.coverage_after = _percent(report.get("coverage_after"))
         if state.coverage_before is None:
             state.coverage_before = _percent(report.get("coverage_before"))
+        return others
+    return set()
 
 
 def _percent(value: Any) -> float | None:

@@ -600,26 +600,31 @@ class Store:
         return body
 
     def host_changes(self, host: str, limit: int = 20) -> list[dict[str, Any]]:
-        """What changed on a host between consecutive stored manifests: added, removed, upgraded."""
+        """What changed on a host between consecutive stored manifests: capabilities added, removed,
+        and changed in version (each marked upgraded, downgraded or changed when versions do not compare)."""
+        from .versions import compare_versions
+
         snapshots = list(reversed(self.manifest_history(host, limit + 1)))
         changes: list[dict[str, Any]] = []
         previous: dict[str, str | None] | None = None
         for snap in snapshots:
-            caps = {c["id"]: c.get("version") for c in self.manifest_body(snap["id"]).get("capabilities", [])}
+            body = self.manifest_body(snap["id"]).get("capabilities", [])
+            caps = {c["id"]: c.get("version") for c in body}
+            managers = {c["id"]: str((c.get("source") or {}).get("manager") or "") or None for c in body}
             if previous is not None:
+                changed = []
+                for cap in sorted(set(caps) & set(previous), key=str):
+                    if caps[cap] == previous[cap]:
+                        continue
+                    order = compare_versions(str(caps[cap] or ""), str(previous[cap] or ""), managers[cap])
+                    direction = {1: "upgraded", -1: "downgraded"}.get(order or 0, "changed")
+                    changed.append({"id": cap, "from": previous[cap], "to": caps[cap], "direction": direction})
                 changes.append(
                     {
                         "gathered_at": snap["gathered_at"],
                         "added": sorted(set(caps) - set(previous)),
                         "removed": sorted(set(previous) - set(caps)),
-                        "changed": sorted(
-                            (
-                                {"id": c, "from": previous[c], "to": caps[c]}
-                                for c in set(caps) & set(previous)
-                                if caps[c] != previous[c]
-                            ),
-                            key=lambda d: str(d["id"]),
-                        ),
+                        "changed": changed,
                     }
                 )
             previous = caps

@@ -12,6 +12,7 @@ import copy
 import fcntl
 import json
 import os
+import pty
 import re
 import signal
 import subprocess
@@ -48,6 +49,28 @@ def cyclotron(fleet: Fleet, state: Path, *args: str) -> subprocess.CompletedProc
         [*CYCLOTRON, *args], cwd=REPO, env=_env(fleet, state), capture_output=True, text=True, timeout=1200,
         stdin=subprocess.DEVNULL, check=False,
     )
+
+
+def cyclotron_on_a_tty(fleet: Fleet, state: Path, *args: str) -> tuple[int, str]:
+    """The CLI with a terminal for stdout (rich progress); returns the exit code and the text shown."""
+    master, slave = pty.openpty()
+    env = {**_env(fleet, state), "COLUMNS": "220", "LINES": "40", "TERM": "xterm-256color"}
+    proc = subprocess.Popen([*CYCLOTRON, *args], cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=slave,
+                            stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    rc = proc.wait(timeout=60)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode(errors="replace"))  # colours
+    return rc, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "\n", text)  # cursor moves: each redraw on a line
 
 
 def _env(fleet: Fleet, state: Path) -> dict[str, str]:
@@ -142,6 +165,11 @@ def test_manual_run_approve_two_reject_one_next_run_installs_exactly_the_two(
     history = json.loads(cyclotron(ssh_fleet, state, "history", "--host", "pc2", "--json").stdout)
     assert [r["id"] for r in history["runs"]] == [latest["id"], run["id"]]
     assert {"six", "pip:tomli"} <= set(history["changes"][0]["added"]), history["changes"]
+    shown = cyclotron(ssh_fleet, state, "history", "--host", "pc2").stdout
+    assert re.search(r"^pc2 \S+: \+2 -0 ~0  added pip:tomli, six$", shown, re.MULTILINE), shown
+    text = cyclotron(ssh_fleet, state, "status").stdout
+    assert "pending approvals: 0" in text and re.search(r"^  pc2: last gathered 20\S+; last outcome complete", text,
+                                                        re.MULTILINE), text
 
 
 # ---------------------------------------------------------------------- (b) kill -9 mid-install
@@ -298,9 +326,13 @@ def test_failing_items_are_recorded_with_their_reason(
     pip_install(ssh_fleet, "pc1", "colorama")
     (dirs.manifests / "pc9.json").write_text(json.dumps(pushed_manifest("pc9", [("pip", MISSING_PACKAGE)])))
 
-    proc = cyclotron(ssh_fleet, state, *run_cmd(inventory, dirs, "--mode", "full-auto", *PAIR))
+    rc, shown = cyclotron_on_a_tty(ssh_fleet, state, *run_cmd(inventory, dirs, "--mode", "full-auto", *PAIR))
 
-    assert proc.returncode == 2, describe(proc)
+    assert rc == 2, shown[-8000:]
+    # On a terminal: rich bars, one per host, with items done/total, the status and the counts.
+    bars = {line.split()[0]: line for line in shown.splitlines() if re.match(r"^pc[12] +.*\d+/\d+", line)}
+    assert re.search(r"2/2 +failed +ok \d+ · changed \d+ · failed [1-9]", bars["pc2"]), shown[-8000:]
+    assert "━" in bars["pc2"] and "unreachable 0" in bars["pc2"], shown[-8000:]
     assert pip_version(ssh_fleet, "pc2", "colorama") is None
     with Store.open(state) as store:
         (run,) = store.runs()
@@ -312,7 +344,7 @@ def test_failing_items_are_recorded_with_their_reason(
     assert missing["outcome"] in ("failed", "failed-rolled-back"), missing
     assert MISSING_PACKAGE in missing["reason"] or "No matching distribution" in missing["reason"], missing
     assert run["status"] == "failed" and run["items_failed"] >= 3, run  # pc1 lacks the missing one too
-    assert "pc2:colorama (failed_rolled_back)" in proc.stdout, describe(proc)
+    assert "pc2:colorama (failed_rolled_back)" in shown, shown[-8000:]
 
 
 # ---------------------------------------------------------------------- (f) the schedule
@@ -321,7 +353,7 @@ def test_schedule_before_at_after_the_due_time_and_after_a_long_gap(
 ) -> None:
     inventory = pair_inventory(ssh_fleet, tmp_path / "inventory")
     pip_install(ssh_fleet, "pc1", "six")
-    configure_tick(state, inventory, dirs)
+    configure_tick(state, inventory, dirs, keep_runs=2)
 
     def step(now: str, expect: str, runs: list[str]) -> subprocess.CompletedProcess[str]:
         proc = tick(ssh_fleet, state, now)
@@ -346,3 +378,10 @@ def test_schedule_before_at_after_the_due_time_and_after_a_long_gap(
     assert status["next_due"] == "2026-12-04T11:00:00Z"
     hosts = status["hosts"]
     assert (hosts["pc1"]["last_outcome"]["status"], hosts["pc2"]["last_outcome"]["status"]) == ("complete", "complete")
+    # Run dirs (artifacts) are rotated to keep_runs; the rows stay until pruned.
+    assert sorted(p.name for p in (state / "runs").iterdir()) == ["3", "5"]
+    pruned = cyclotron(ssh_fleet, state, "history", "prune", "--keep", "2")
+    assert pruned.returncode == 0 and "pruned 3 run(s)" in pruned.stdout, describe(pruned)
+    listed = cyclotron(ssh_fleet, state, "history")
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["5", "4"], describe(listed)
+    assert "successful" in listed.stdout and "missed" in listed.stdout

@@ -60,6 +60,18 @@ def test_a_failed_report_task_still_carries_the_outcomes() -> None:
     assert _exit_code(2, state) == (2, "failed")
 
 
+def test_items_done_follow_the_installer_outcome_list_live() -> None:
+    state = RunState()
+    plan = {"plan_id": "plan-1", "hosts": [{"host": "pc2", "items": [{"id": "six"}, {"id": "pip:tomli"}]}]}
+    touched = ingest(state, {"event": "runner_on_ok", "event_data": {
+        "host": "localhost", "task_action": "cyclotron_plan", "res": {"plan": plan}}})
+    assert touched == {"localhost", "pc2"} and state.hosts["pc2"].items_total == 2
+    record = {"event": "runner_on_ok", "event_data": {"host": "pc2", "task_action": "ansible.builtin.set_fact", "res": {
+        "ansible_facts": {"cyclotron_outcomes": [{"id": "six", "status": "installed"}]}}}}
+    assert ingest(state, record) == {"pc2"}
+    assert (state.hosts["pc2"].items_done, state.outcomes) == (1, [])  # counted, not yet recorded as outcomes
+
+
 def test_failed_items_give_exit_2() -> None:
     state = RunState(outcomes=[ItemOutcome("pc1", "pip:nope", "failed_rolled_back")])
     assert _exit_code(2, state) == (2, "failed")

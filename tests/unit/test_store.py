@@ -214,7 +214,7 @@ def test_manifest_snapshots_and_what_changed_on_a_host(db: Store) -> None:
         "gathered_at": "2026-12-01T12:00:00Z",
         "added": ["git"],
         "removed": ["jq"],
-        "changed": [{"id": "pip:six", "from": "1.15.0", "to": "1.16.0"}],
+        "changed": [{"id": "pip:six", "from": "1.15.0", "to": "1.16.0", "direction": "upgraded"}],
     }
     assert db.last_gathered() == {"pc1": "2026-12-01T12:00:00Z"}
     # Back to the first content: a new snapshot (history shows the revert), and an unchanged
