@@ -39,6 +39,8 @@ def collect(store: Store, config: Config | None = None, *, now: datetime | None 
     hosts: dict[str, dict[str, Any]] = {h: {"last_gathered": at} for h, at in store.last_gathered().items()}
     for run in store.runs(limit=50):
         for outcome in store.host_outcomes(run["id"]):
+            if outcome["host"] == "localhost" and "localhost" not in hosts:
+                continue  # the controller's plan/report plays, not a fleet host (unless it was gathered)
             entry = hosts.setdefault(outcome["host"], {"last_gathered": None})
             entry.setdefault("last_outcome", {"run_id": run["id"], "status": outcome["status"],
                                               "error": outcome["error"]})
