@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..daemon import AlreadyRunning, run_lock
 from ..errors import CyclotronError
+from ..lock import AlreadyRunning, run_lock
 from ..runner import APPROVE_BY_MODE, PLAYBOOKS, RunRequest, RunState, execute, plain_progress
 from ..store import Store, state_dir
 

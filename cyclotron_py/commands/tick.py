@@ -6,8 +6,9 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from ..daemon import AlreadyRunning, approval_expiry, decide, housekeeping, load_config, run_lock
+from ..daemon import approval_expiry, decide, housekeeping, load_config
 from ..errors import CyclotronError
+from ..lock import AlreadyRunning, run_lock
 from ..runner import RunRequest, execute, plain_progress
 from ..store import Store, iso, state_dir, utc_now
 from .run import print_summary

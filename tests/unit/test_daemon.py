@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cyclotron_py.daemon import AlreadyRunning, Config, ConfigError, Schedule, decide, load_config, run_lock
+from cyclotron_py.daemon import Config, ConfigError, Schedule, decide, load_config
+from cyclotron_py.lock import AlreadyRunning, run_lock
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -96,7 +97,7 @@ def test_the_lock_is_exclusive_names_the_holder_and_dies_with_it(tmp_path: Path)
             import sys, time
             sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
             from pathlib import Path
-            from cyclotron_py.daemon import run_lock
+            from cyclotron_py.lock import run_lock
             with run_lock(Path({str(tmp_path)!r})):
                 print("locked", flush=True)
                 time.sleep(60)
