@@ -358,11 +358,14 @@ def _settle_approvals(store: Store, run_id: int, state: RunState,
 
 
 def _enqueue_to(events: queue.Queue[Mapping[str, Any] | None]) -> Callable[[Mapping[str, Any]], bool]:
-    """The runner event handler: it only enqueues (True: runner keeps the event in its artifacts)."""
+    """The runner event handler: it only enqueues. It returns False: runner then writes no
+    ``job_events/*.json``, a file per event holding every task's whole result (a second copy of
+    what the store keeps in contract form, a leak surface, and a JSON dump per event); the run's
+    text output stays in ``artifacts/<ident>/stdout``."""
 
     def enqueue(event: Mapping[str, Any]) -> bool:
         events.put(event)
-        return True
+        return False
 
     return enqueue
 

@@ -206,15 +206,16 @@ def _lock_is_free(state: Path) -> bool:
         return True
 
 
-def _event_order(data_dir: Path) -> list[tuple[int, str, str]]:
-    """(counter, host, action short name) of the ok results in a run's runner artifacts."""
-    order = []
-    for path in data_dir.glob("artifacts/*/job_events/*.json"):
-        event = json.loads(path.read_text())
-        if event.get("event") == "runner_on_ok":
-            data = event["event_data"]
-            order.append((int(event["counter"]), data.get("host", ""), data.get("task_action", "").rsplit(".")[-1]))
-    return sorted(order)
+def _task_results(data_dir: Path) -> list[str]:
+    """A run's text output (runner's artifacts/<ident>/stdout) as ``TASK [name] -> host`` lines, in order."""
+    (stdout,) = data_dir.glob("artifacts/*/stdout")
+    order, task = [], ""
+    for line in stdout.read_text().splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK ["):line.index("]")]
+        elif match := re.match(r"^(?:ok|changed): \[([^\]]+)\]", line):
+            order.append(f"{task} -> {match.group(1)}")
+    return order
 
 
 def test_kill_9_mid_install_next_tick_marks_it_abandoned_and_regathers_before_planning(
@@ -254,9 +255,9 @@ def test_kill_9_mid_install_next_tick_marks_it_abandoned_and_regathers_before_pl
         assert abandoned["finished"] and "gone" in abandoned["message"]
         assert {h["host"]: h["status"] for h in store.host_outcomes(1)}["pc2"] == "abandoned"
     # The next run gathered pc2 afresh before it planned, and ended with pc2 like pc1.
-    order = _event_order(Path(resumed["data_dir"]))
-    gathered_pc2 = min(c for c, host, action in order if host == "pc2" and action == "cyclotron_gather")
-    planned = min(c for c, _host, action in order if action == "cyclotron_plan")
+    order = _task_results(Path(resumed["data_dir"]))
+    gathered_pc2 = order.index("Gather capabilities and write the manifest on the controller -> pc2")
+    planned = order.index("Compare manifests and write the plan and its generated playbook -> localhost")
     assert gathered_pc2 < planned, order
     for dist in ("six", "tomli", "colorama"):
         assert pip_version(ssh_fleet, "pc2", dist) == pip_version(ssh_fleet, "pc1", dist), dist
