@@ -12,9 +12,13 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-# The main job run by `make demo`: sync.yml once it exists, gather.yml until then.
-DEMO_PLAYBOOK ?= $(firstword $(wildcard playbooks/sync.yml) playbooks/gather.yml)
+# The main job run by `make demo`: the scheduled job, `cyclotron run` (sync.yml through
+# ansible-runner, recorded in the store). The demo keeps its own state dir (run history,
+# approvals, heartbeat): `CYCLOTRON_STATE_DIR=.demo/state cyclotron status` reads it.
+DEMO_PLAYBOOK ?= sync
+DEMO_MODE ?= full-auto
 DEMO_INVENTORY ?= inventory/demo/hosts.yml
+DEMO_STATE_DIR ?= .demo/state
 MANIFEST_DIR ?= manifests
 # `make test TESTS=tests/unit PYTEST_ARGS=-x` narrows a run.
 TESTS ?= tests
@@ -30,7 +34,7 @@ PYTHON312_CANDIDATES := $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 
 .PHONY: help demo demo-setup demo-clean test test-py312 lint bench deps venv venv312 clean
 
 help:
-	@echo "make demo        build the demo fleet (.demo/) and run $(DEMO_PLAYBOOK) on it"
+	@echo "make demo        build the demo fleet (.demo/) and run cyclotron run ($(DEMO_PLAYBOOK).yml) on it"
 	@echo "make demo-clean  remove the demo sandboxes and manifests"
 	@echo "make test        install system packages and the venv, run the test suite"
 	@echo "make test-py312  unit tests and lint under Python 3.12 / ansible-core 2.21 ($(VENV312))"
@@ -108,12 +112,10 @@ demo-setup: deps venv
 	$(BIN)/ansible-playbook -i $(DEMO_INVENTORY) playbooks/demo_setup.yml
 
 demo: demo-setup
-	$(BIN)/ansible-playbook -i $(DEMO_INVENTORY) $(DEMO_PLAYBOOK)
-	@if $(BIN)/cyclotron report --help >/dev/null 2>&1; then \
-	  $(BIN)/cyclotron report $(MANIFEST_DIR)/; \
-	else \
-	  $(PY) -c "$$MANIFEST_SUMMARY" $(MANIFEST_DIR); \
-	fi
+	CYCLOTRON_STATE_DIR=$(DEMO_STATE_DIR) $(BIN)/cyclotron run -i $(DEMO_INVENTORY) \
+	  --playbook $(DEMO_PLAYBOOK) --mode $(DEMO_MODE)
+	$(BIN)/cyclotron report $(MANIFEST_DIR)/
+	@echo "Run history: CYCLOTRON_STATE_DIR=$(DEMO_STATE_DIR) $(BIN)/cyclotron status (or history)"
 
 demo-clean:
 	rm -rf .demo $(MANIFEST_DIR)
@@ -141,20 +143,3 @@ bench: venv
 
 clean:
 	rm -rf .cache .pytest_cache .mypy_cache .ruff_cache
-
-# Fallback summary while `cyclotron report` is not built: capabilities per host and type.
-define MANIFEST_SUMMARY
-import collections, json, pathlib, sys
-root = pathlib.Path(sys.argv[1])
-files = sorted(root.glob("*.json"))
-if not files:
-    sys.exit(f"no manifests in {root}/")
-for f in files:
-    m = json.loads(f.read_text())
-    caps = m.get("capabilities", [])
-    by_type = collections.Counter(c.get("type", "?") for c in caps)
-    detail = ", ".join(f"{n} {t}" for t, n in sorted(by_type.items()))
-    errors = len(m.get("errors", []))
-    print(f"{m.get('host', f.stem):<12} {len(caps):>4} capabilities ({detail}); {errors} source errors")
-endef
-export MANIFEST_SUMMARY

@@ -4,8 +4,9 @@
 
 Both run the same sync.yml on the same fleet with the same directories; `cyclotron run` adds
 ansible-runner, the event queue and consumer, the SQLite store and plain progress lines. Rounds
-are interleaved (who goes first alternates). Prints every run, the medians and the ratio; no
-assertions. Needs root (users and sshd), like the integration tests.
+are interleaved (who goes first alternates). Prints every run, the medians and the ratio of wall
+time, and of CPU time (user + system of the command and the processes it waited for: less
+sensitive to other work on a shared machine); no assertions. Needs root (users and sshd), like the integration tests.
 
 Usage: .venv/bin/python benchmarks/bench_run.py [-n 5]
 """
@@ -13,11 +14,13 @@ Usage: .venv/bin/python benchmarks/bench_run.py [-n 5]
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,12 +79,27 @@ def main() -> int:
                 raise SystemExit(f"cyclotron run failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr}")
             return seconds
 
+        cpu: dict[str, list[float]] = {"playbook": [], "run": []}
+
+        def cpu_of(name: str, timed: Callable[[], float]) -> Callable[[], float]:
+            def measured() -> float:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                seconds = timed()
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+                return seconds
+
+            return measured
+
         playbook()  # settle: manifests current, nothing to do
         print(f"fleet at parity (slot {fleet.slot}); {args.n} interleaved rounds; load {load()}", flush=True)
-        times = rounds(args.n, playbook, cyclotron_run, ("playbook", "run"))
+        times = rounds(args.n, cpu_of("playbook", playbook), cpu_of("run", cyclotron_run), ("playbook", "run"))
         bare, ours = statistics.median(times["playbook"]), statistics.median(times["run"])
         print(f"at parity: ansible-playbook sync.yml {bare:.2f} s, cyclotron run {ours:.2f} s, "
               f"ratio {ours / bare:.2f}x (target <= 1.10x)")
+        bare_cpu, ours_cpu = statistics.median(cpu["playbook"]), statistics.median(cpu["run"])
+        print(f"CPU time: ansible-playbook sync.yml {bare_cpu:.2f} s, cyclotron run {ours_cpu:.2f} s, "
+              f"ratio {ours_cpu / bare_cpu:.2f}x")
     finally:
         fleet.teardown()
     return 0

@@ -1,7 +1,7 @@
 """Unattended runs: the config file, the lock, the schedule and ``tick``.
 
 ``cyclotron tick`` is what a timer calls. It is idempotent: it takes the state dir's lock
-without blocking (a second tick says "already running (pid N)" and exits 0), marks runs left
+(lock.py) without blocking (a second tick says "already running (pid N)" and exits 0), marks runs left
 ``running`` by a dead process ``abandoned``, beats the heartbeat, and runs the configured job
 only when it is due. After downtime it runs once when the latest due time is within the grace
 period, and otherwise records that run as ``missed``; it never runs a burst of catch-up runs.
@@ -9,26 +9,23 @@ period, and otherwise records that run as ``missed``; it never runs a burst of c
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import CyclotronError
+from .runner import SECRET_NAME as _SECRET_NAME
 from .store import Store, iso, utc_now
 
 CONFIG_NAME = "config.yml"
-LOCK_NAME = "lock"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ConfigError(CyclotronError):
@@ -135,6 +132,11 @@ class Config(BaseModel):
     inventory: str = ""
     vault_password_file: str = ""
     keep_runs: int = Field(default=10, ge=1, description="Run dirs (artifacts) kept on disk.")
+    extra_vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="Plain playbook settings passed as -e KEY=VALUE (e.g. cyclotron_manifest_dir); never a "
+        "secret: they appear in process arguments. Secrets stay in the inventory's vault.",
+    )
     retention: Retention = Field(default_factory=Retention)
     approval_expiry: ApprovalExpiry = Field(default_factory=ApprovalExpiry)
 
@@ -143,6 +145,20 @@ class Config(BaseModel):
     def _grace(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @field_validator("extra_vars")
+    @classmethod
+    def _plain_settings(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _VARIABLE_NAME.match(key):
+                raise ValueError(f"{key!r} is not an Ansible variable name")
+            if _SECRET_NAME.search(key):
+                raise ValueError(f"{key!r} names a secret: keep it in the inventory's vault, not in config.yml")
+        return value
+
+    def extra_args(self) -> list[str]:
+        """``extra_vars`` as ansible-playbook arguments."""
+        return [arg for key, value in self.extra_vars.items() for arg in ("-e", f"{key}={value}")]
 
 
 def load_config(state: Path) -> Config:
@@ -172,34 +188,6 @@ def save_config(state: Path, config: Config) -> Path:
     atomic_write_text(path, "# Cyclotron settings (cyclotron schedule install writes the schedule)\n"
                       + yaml.safe_dump(body, sort_keys=False), mode=0o600)
     return path
-
-
-class AlreadyRunning(CyclotronError):
-    def __init__(self, pid: int | None) -> None:
-        super().__init__(f"already running (pid {pid if pid else 'unknown'})")
-        self.pid = pid
-
-
-@contextmanager
-def run_lock(state: Path) -> Iterator[IO[str]]:
-    """The state dir's OS lock, taken without blocking; the holder's pid is written in the file.
-    The kernel releases it when the holder dies, so a killed run never leaves it held."""
-    path = state / LOCK_NAME
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            text = handle.read().strip()
-            raise AlreadyRunning(int(text) if text.isdigit() else None) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield handle
-    finally:
-        handle.close()
 
 
 @dataclass

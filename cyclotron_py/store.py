@@ -180,6 +180,25 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         note TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 2: a snapshot is new when it differs from the host's latest one (not from any earlier one), so
+    # history sees a package removed again; last_seen_at is the newest gather that found this content.
+    """
+    CREATE TABLE manifests_v2 (
+        id INTEGER PRIMARY KEY,
+        host TEXT NOT NULL,
+        gathered_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        capabilities INTEGER NOT NULL,
+        run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+        body TEXT NOT NULL
+    );
+    INSERT INTO manifests_v2 (id, host, gathered_at, last_seen_at, sha256, capabilities, run_id, body)
+        SELECT id, host, gathered_at, gathered_at, sha256, capabilities, run_id, body FROM manifests;
+    DROP TABLE manifests;
+    ALTER TABLE manifests_v2 RENAME TO manifests;
+    CREATE INDEX manifests_host ON manifests (host, gathered_at);
+    """,
 )
 
 
@@ -423,7 +442,7 @@ class Store:
                 )
                 db.executemany(
                     "UPDATE host_outcomes SET status = 'abandoned'"
-                    " WHERE run_id = ? AND status IN ('pending', 'running')",
+                    " WHERE run_id = ? AND status IN ('pending', 'running', 'in progress')",
                     [(run_id,) for run_id in stale],
                 )
         return stale
@@ -542,23 +561,32 @@ class Store:
     # ----------------------------------------------------------------- manifests
 
     def snapshot_manifest(self, document: Mapping[str, Any], *, run_id: int | None = None) -> bool:
-        """Keep a manifest if its content is new for the host (same content: no new row). True if stored."""
+        """Keep a manifest if its content differs from the host's latest snapshot; same content only
+        moves that snapshot's ``last_seen_at``. True if a new snapshot was stored."""
         host = str(document.get("host", ""))
+        gathered_at = str(document.get("gathered_at", ""))
         body = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         content = json.dumps({k: v for k, v in document.items() if k != "gathered_at"}, sort_keys=True)
         digest = hashlib.sha256(content.encode()).hexdigest()
         count = len(document.get("capabilities") or [])
         with self.transaction() as db:
-            cur = db.execute(
-                "INSERT INTO manifests (host, gathered_at, sha256, capabilities, run_id, body)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (host, sha256) DO NOTHING",
-                (host, str(document.get("gathered_at", "")), digest, count, run_id, body),
+            latest = db.execute(
+                "SELECT id, sha256 FROM manifests WHERE host = ? ORDER BY gathered_at DESC, id DESC LIMIT 1", (host,)
+            ).fetchone()
+            if latest is not None and latest["sha256"] == digest:
+                db.execute("UPDATE manifests SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ?",
+                           (gathered_at, latest["id"]))
+                return False
+            db.execute(
+                "INSERT INTO manifests (host, gathered_at, last_seen_at, sha256, capabilities, run_id, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (host, gathered_at, gathered_at, digest, count, run_id, body),
             )
-            return cur.rowcount > 0
+            return True
 
     def manifest_history(self, host: str, limit: int = 50) -> list[dict[str, Any]]:
         rows = self._query(
-            "SELECT id, host, gathered_at, sha256, capabilities, run_id FROM manifests WHERE host = ?"
+            "SELECT id, host, gathered_at, last_seen_at, sha256, capabilities, run_id FROM manifests WHERE host = ?"
             " ORDER BY gathered_at DESC, id DESC LIMIT ?",
             (host, limit),
         )
@@ -572,35 +600,41 @@ class Store:
         return body
 
     def host_changes(self, host: str, limit: int = 20) -> list[dict[str, Any]]:
-        """What changed on a host between consecutive stored manifests: added, removed, upgraded."""
+        """What changed on a host between consecutive stored manifests: capabilities added, removed,
+        and changed in version (each marked upgraded, downgraded or changed when versions do not compare)."""
+        from .versions import compare_versions
+
         snapshots = list(reversed(self.manifest_history(host, limit + 1)))
         changes: list[dict[str, Any]] = []
         previous: dict[str, str | None] | None = None
         for snap in snapshots:
-            caps = {c["id"]: c.get("version") for c in self.manifest_body(snap["id"]).get("capabilities", [])}
+            body = self.manifest_body(snap["id"]).get("capabilities", [])
+            caps = {c["id"]: c.get("version") for c in body}
+            managers = {c["id"]: str((c.get("source") or {}).get("manager") or "") or None for c in body}
             if previous is not None:
+                changed = []
+                for cap in sorted(set(caps) & set(previous), key=str):
+                    if caps[cap] == previous[cap]:
+                        continue
+                    order = compare_versions(str(caps[cap] or ""), str(previous[cap] or ""), managers[cap])
+                    direction = {1: "upgraded", -1: "downgraded"}.get(order or 0, "changed")
+                    changed.append({"id": cap, "from": previous[cap], "to": caps[cap], "direction": direction})
                 changes.append(
                     {
                         "gathered_at": snap["gathered_at"],
                         "added": sorted(set(caps) - set(previous)),
                         "removed": sorted(set(previous) - set(caps)),
-                        "changed": sorted(
-                            (
-                                {"id": c, "from": previous[c], "to": caps[c]}
-                                for c in set(caps) & set(previous)
-                                if caps[c] != previous[c]
-                            ),
-                            key=lambda d: str(d["id"]),
-                        ),
+                        "changed": changed,
                     }
                 )
             previous = caps
         return list(reversed(changes))
 
     def last_gathered(self) -> dict[str, str]:
-        """Per host, the newest gathered_at stored."""
+        """Per host, when it was last gathered (a gather that found nothing new counts too)."""
         return {
-            r["host"]: r["at"] for r in self._query("SELECT host, MAX(gathered_at) AS at FROM manifests GROUP BY host")
+            r["host"]: r["at"]
+            for r in self._query("SELECT host, MAX(last_seen_at) AS at FROM manifests GROUP BY host")
         }
 
     # ----------------------------------------------------------------- approvals

@@ -39,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r['id']:>5}  {r['started']}  {r['kind']:<6} {r['mode']:<9} {r['status']:<10} "
               f"rc {r['rc'] if r['rc'] is not None else '-'}  {counts}")
     for c in changes:
-        upgraded = ", ".join(f"{d['id']} {d['from']} -> {d['to']}" for d in c["changed"])
+        versions = "; ".join(f"{d['direction']} {d['id']} {d['from']} -> {d['to']}" for d in c["changed"])
         print(f"{args.host} {c['gathered_at']}: +{len(c['added'])} -{len(c['removed'])} ~{len(c['changed'])}"
               + (f"  added {', '.join(c['added'])}" if c["added"] else "")
               + (f"  removed {', '.join(c['removed'])}" if c["removed"] else "")
-              + (f"  changed {upgraded}" if upgraded else ""))
+              + (f"  {versions}" if versions else ""))
     if not runs and not changes:
         print("no runs recorded yet")
     return 0

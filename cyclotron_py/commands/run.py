@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..daemon import AlreadyRunning, run_lock
 from ..errors import CyclotronError
+from ..lock import AlreadyRunning, run_lock
 from ..runner import APPROVE_BY_MODE, PLAYBOOKS, RunRequest, RunState, execute, plain_progress
 from ..store import Store, state_dir
 
@@ -104,7 +104,8 @@ def print_summary(state: RunState, run_id: int, status: str, exit_code: int, out
               f"{h.unreachable} unreachable; items {h.items_done}/{h.items_total}"
               + (f"; {h.error}" if h.error else ""), file=out)
     if state.coverage_before is not None or state.coverage_after is not None:
-        print(f"  coverage {state.coverage_before}% -> {state.coverage_after}%", file=out)
+        before, after = (f"{c}%" if c is not None else "?" for c in (state.coverage_before, state.coverage_after))
+        print(f"  coverage {before} -> {after}", file=out)
     if state.awaiting:
         print(f"  {len(state.awaiting)} item(s) await approval: cyclotron approvals", file=out)
     for line in state.summary_lines:

@@ -39,6 +39,8 @@ def collect(store: Store, config: Config | None = None, *, now: datetime | None 
     hosts: dict[str, dict[str, Any]] = {h: {"last_gathered": at} for h, at in store.last_gathered().items()}
     for run in store.runs(limit=50):
         for outcome in store.host_outcomes(run["id"]):
+            if outcome["host"] == "localhost" and "localhost" not in hosts:
+                continue  # the controller's plan/report plays, not a fleet host (unless it was gathered)
             entry = hosts.setdefault(outcome["host"], {"last_gathered": None})
             entry.setdefault("last_outcome", {"run_id": run["id"], "status": outcome["status"],
                                               "error": outcome["error"]})
@@ -79,7 +81,14 @@ def run(args: argparse.Namespace) -> int:
     schedule = doc["schedule"]
     print(f"schedule: {', '.join(f'{k} {v}' for k, v in schedule.items()) if schedule else 'none'} ({doc['mode']}); "
           f"next due: {doc['next_due'] or '-'}")
-    print(f"pending approvals: {len(doc['pending_approvals'])}")
+    pending = doc["pending_approvals"]
+    print(f"pending approvals: {len(pending)}" + (" (cyclotron approve ID... | cyclotron reject ID... --reason TEXT)"
+                                                   if pending else ""))
+    for a in pending[:20]:
+        wanted = f" {a['wanted_version']}" if a["wanted_version"] else ""
+        print(f"  {a['id']:>5}  {a['host']}  {a['capability_id']}{wanted} ({a['risk'] or '?'} risk)")
+    if len(pending) > 20:
+        print(f"  ... {len(pending) - 20} more: cyclotron approvals")
     for host, info in sorted(doc["hosts"].items()):
         last = info.get("last_outcome") or {}
         print(f"  {host}: last gathered {info.get('last_gathered') or 'never'}; last outcome {last.get('status', '-')}")

@@ -6,8 +6,9 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from ..daemon import AlreadyRunning, approval_expiry, decide, housekeeping, load_config, run_lock
+from ..daemon import approval_expiry, decide, housekeeping, load_config
 from ..errors import CyclotronError
+from ..lock import AlreadyRunning, run_lock
 from ..runner import RunRequest, execute, plain_progress
 from ..store import Store, iso, state_dir, utc_now
 from .run import print_summary
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
                     playbook=config.playbook, inventory=args.inventory or config.inventory, mode=config.mode,
                     vault_password_file=config.vault_password_file, keep_artifacts=config.keep_runs,
                     approval_expires_in=approval_expiry(config), now=now, due=decision.due,
+                    extra_args=config.extra_args(),
                 )
                 result = execute(store, request, state, progress=plain_progress(lambda line: print(line, flush=True)))
                 store.beat(result.run_id, note=f"run {result.run_id} {result.status}", now=now)

@@ -31,8 +31,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (tmp_path / name).mkdir()
         hosts[name] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                        "cyclotron_home": str(tmp_path / name), "cyclotron_facts_sources": ["api_keys", "mcp"],
-                       "cyclotron_facts_read_environment": False,
-                       "cyclotron_manifest_dir": str(tmp_path / "manifests")}
+                       "cyclotron_facts_read_environment": False}
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     state = tmp_path / "state"
@@ -40,6 +39,8 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (state / "config.yml").write_text(yaml.safe_dump({
         "schedule": {"every": "1h"}, "grace": "15m", "mode": "full-auto", "playbook": "gather",
         "inventory": str(inventory),
+        # gather.yml's play vars outrank inventory vars: the test's own manifests dir goes as -e.
+        "extra_vars": {"cyclotron_manifest_dir": str(tmp_path / "manifests")},
     }))
     monkeypatch.setenv("CYCLOTRON_STATE_DIR", str(state))
     monkeypatch.setenv("ANSIBLE_HOME", str(tmp_path / "ansible-home"))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cyclotron_py.daemon import AlreadyRunning, Config, ConfigError, Schedule, decide, load_config, run_lock
+from cyclotron_py.daemon import Config, ConfigError, Schedule, decide, load_config
+from cyclotron_py.lock import AlreadyRunning, run_lock
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -67,6 +68,8 @@ def test_no_schedule() -> None:
         ("shedule: {every: 1h}", "shedule"),
         ("[1, 2]", "expected a mapping"),
         ("schedule: [", "cannot read it as YAML"),
+        ("extra_vars: {openai_api_key: sk-1}", "names a secret"),
+        ("extra_vars: {'not a name': x}", "not an Ansible variable name"),
     ],
 )
 def test_bad_config_names_the_file_and_field(tmp_path: Path, text: str, message: str) -> None:
@@ -74,6 +77,11 @@ def test_bad_config_names_the_file_and_field(tmp_path: Path, text: str, message:
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path)
     assert str(tmp_path / "config.yml") in str(err.value) and message in str(err.value)
+
+
+def test_extra_vars_are_plain_playbook_settings(tmp_path: Path) -> None:
+    (tmp_path / "config.yml").write_text("extra_vars: {cyclotron_manifest_dir: /srv/manifests}\n")
+    assert load_config(tmp_path).extra_args() == ["-e", "cyclotron_manifest_dir=/srv/manifests"]
 
 
 def test_schedule_must_be_one_minute_or_more() -> None:
@@ -89,7 +97,7 @@ def test_the_lock_is_exclusive_names_the_holder_and_dies_with_it(tmp_path: Path)
             import sys, time
             sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
             from pathlib import Path
-            from cyclotron_py.daemon import run_lock
+            from cyclotron_py.lock import run_lock
             with run_lock(Path({str(tmp_path)!r})):
                 print("locked", flush=True)
                 time.sleep(60)

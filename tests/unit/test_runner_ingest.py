@@ -46,6 +46,32 @@ def test_unreachable_failed_and_censored_events() -> None:
     assert _exit_code(2, state)[0] == 4
 
 
+def test_a_failed_report_task_still_carries_the_outcomes() -> None:
+    """sync.yml's report task fails on purpose when an item failed: its result is read all the same."""
+    report = {"outcomes": {"pc2": [{"id": "colorama", "status": "failed_rolled_back", "manager": "pip",
+                                    "package": "colorama", "reason": "verify: no match"}]},
+              "coverage_after": {"overall": {"percent": 75.0}}}
+    state = replay([{"event": "runner_on_failed", "event_data": {
+        "host": "localhost", "task_action": "cyclotron_sync_report",
+        "res": {"failed": True, "msg": "1 item(s) failed", "report": report, "lines": ["pc2: colorama failed"]}}}])
+    assert [(o.host, o.capability_id, o.outcome) for o in state.outcomes] == [
+        ("pc2", "colorama", "failed_rolled_back")]
+    assert state.coverage_after == 75.0 and state.summary_lines == ["pc2: colorama failed"]
+    assert _exit_code(2, state) == (2, "failed")
+
+
+def test_items_done_follow_the_installer_outcome_list_live() -> None:
+    state = RunState()
+    plan = {"plan_id": "plan-1", "hosts": [{"host": "pc2", "items": [{"id": "six"}, {"id": "pip:tomli"}]}]}
+    touched = ingest(state, {"event": "runner_on_ok", "event_data": {
+        "host": "localhost", "task_action": "cyclotron_plan", "res": {"plan": plan}}})
+    assert touched == {"localhost", "pc2"} and state.hosts["pc2"].items_total == 2
+    record = {"event": "runner_on_ok", "event_data": {"host": "pc2", "task_action": "ansible.builtin.set_fact", "res": {
+        "ansible_facts": {"cyclotron_outcomes": [{"id": "six", "status": "installed"}]}}}}
+    assert ingest(state, record) == {"pc2"}
+    assert (state.hosts["pc2"].items_done, state.outcomes) == (1, [])  # counted, not yet recorded as outcomes
+
+
 def test_failed_items_give_exit_2() -> None:
     state = RunState(outcomes=[ItemOutcome("pc1", "pip:nope", "failed_rolled_back")])
     assert _exit_code(2, state) == (2, "failed")

@@ -132,10 +132,11 @@ def test_a_dead_process_run_becomes_abandoned(db: Store) -> None:
     dead_pid = int(proc.stdout)
     gone = db.start_run("sync", "full-auto", pid=dead_pid)
     mine = db.start_run("gather", "full-auto")
-    db.record_hosts(gone, {"pc1": {"status": "running"}})
+    db.record_hosts(gone, {"pc1": {"status": "running"}, "pc2": {"status": "in progress"}, "pc3": {"status": "failed"}})
     assert db.abandon_dead_runs() == [gone]
     assert db.run(gone)["status"] == "abandoned" and db.run(mine)["status"] == "running"
-    assert db.host_outcomes(gone)[0]["status"] == "abandoned"
+    # the runner's progress states: a host that was being worked on is abandoned, a settled one stays
+    assert [h["status"] for h in db.host_outcomes(gone)] == ["abandoned", "abandoned", "failed"]
     assert db.current_run()["id"] == mine
 
 
@@ -213,9 +214,38 @@ def test_manifest_snapshots_and_what_changed_on_a_host(db: Store) -> None:
         "gathered_at": "2026-12-01T12:00:00Z",
         "added": ["git"],
         "removed": ["jq"],
-        "changed": [{"id": "pip:six", "from": "1.15.0", "to": "1.16.0"}],
+        "changed": [{"id": "pip:six", "from": "1.15.0", "to": "1.16.0", "direction": "upgraded"}],
     }
     assert db.last_gathered() == {"pc1": "2026-12-01T12:00:00Z"}
+    # Back to the first content: a new snapshot (history shows the revert), and an unchanged
+    # gather still counts as the host's last gather.
+    assert db.snapshot_manifest(manifest("2026-12-01T13:00:00Z", {"pip:six": "1.15.0", "jq": "1.6"}))
+    assert not db.snapshot_manifest(manifest("2026-12-01T14:00:00Z", {"pip:six": "1.15.0", "jq": "1.6"}))
+    latest = db.host_changes("pc1")[0]
+    assert (latest["added"], latest["removed"]) == (["jq"], ["git"])
+    assert db.last_gathered() == {"pc1": "2026-12-01T14:00:00Z"}
+    assert [m["last_seen_at"] for m in db.manifest_history("pc1")] == [
+        "2026-12-01T14:00:00Z", "2026-12-01T12:00:00Z", "2026-12-01T11:00:00Z"]
+
+
+def test_a_version_1_store_migrates_and_keeps_its_snapshots(tmp_path: Path) -> None:
+    import sqlite3
+
+    from cyclotron_py.store import MIGRATIONS, _statements
+
+    path = tmp_path / "cyclotron.db"
+    old = sqlite3.connect(path)
+    for statement in _statements(MIGRATIONS[0]):
+        old.execute(statement)
+    old.execute("INSERT INTO manifests (host, gathered_at, sha256, capabilities, body) VALUES"
+                " ('pc1', '2026-12-01T10:00:00Z', 'abc', 0, '{}')")
+    old.execute("PRAGMA user_version = 1")
+    old.commit()
+    old.close()
+    with Store.open(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert store.last_gathered() == {"pc1": "2026-12-01T10:00:00Z"}
+        assert store.manifest_history("pc1")[0]["last_seen_at"] == "2026-12-01T10:00:00Z"
 
 
 def test_prune_keeps_the_newest_and_running_runs(db: Store) -> None:
