@@ -40,7 +40,7 @@ from .security import TOKEN_HEADER, Guard, token_matches
 HERE = Path(__file__).resolve().parent
 # How long /api/fleet's answer is reused while nothing in the store changed (ages and heartbeats).
 FLEET_TTL_SECONDS = 5.0
-EVENTS_POLL_SECONDS = 1.0
+EVENTS_POLL_SECONDS = 0.5
 EVENTS_MAX_SECONDS = 6 * 3600
 
 _token_header = APIKeyHeader(name=TOKEN_HEADER, auto_error=False, description="the write token (cyclotron serve)")
