@@ -64,7 +64,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(env: Mapping[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`cyclotron serve` in a subprocess on a free port; yields (base URL, process)."""
+    """`cyclotron serve` in a subprocess on a free port; yields (base URL, process). After the block
+    the process has ended and ``process.captured`` is its (stdout, stderr)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cyclotron_py.cli", "serve", "--port", str(port), *args],
@@ -84,13 +85,11 @@ def running_server(env: Mapping[str, str], *args: str) -> Iterator[tuple[str, su
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            captured = proc.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
+            captured = proc.communicate()
+        proc.captured = captured  # type: ignore[attr-defined]  # (stdout, stderr) for the test
 
 
 @contextlib.contextmanager

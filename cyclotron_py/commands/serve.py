@@ -94,5 +94,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"write token: in {state_dir() / 'dashboard-token'}")
     print(f"dashboard on {url} (Ctrl-C stops it)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    # an open event stream must not keep Ctrl-C waiting
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=2)
     return 0

@@ -12,7 +12,16 @@ import pytest
 from cyclotron_py.commands.serve import allowed_host_names, build, is_loopback
 from cyclotron_py.store import Store
 from cyclotron_py.web.security import TOKEN_HEADER
-from tests.dashboard_support import TESTCLIENT_WARNING, XSS, asgi_client_class, copy_fleet, manifest, serve_args
+from tests.dashboard_support import (
+    TESTCLIENT_WARNING,
+    XSS,
+    asgi_client_class,
+    copy_fleet,
+    environment,
+    manifest,
+    running_server,
+    serve_args,
+)
 
 pytestmark = pytest.mark.filterwarnings(TESTCLIENT_WARNING)
 BASE = "http://127.0.0.1:8900"
@@ -139,3 +148,18 @@ def test_binding_beyond_loopback_is_flagged() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
     assert allowed_host_names("0.0.0.0") == ("*",)
     assert "192.168.1.5" in allowed_host_names("192.168.1.5")
+
+
+def test_serve_prints_the_token_once_and_warns_beyond_loopback(tmp_path: Path) -> None:
+    env = environment(tmp_path / "state")
+    with running_server(env, "--manifests", str(copy_fleet(tmp_path / "m"))) as (_, first):
+        pass
+    out, err = first.captured
+    token = (tmp_path / "state" / "dashboard-token").read_text().strip()
+    assert f"write token (shown once; kept 0600 in {tmp_path / 'state' / 'dashboard-token'}): {token}" in out
+    assert f"#token={token}" in out and "WARNING" not in err
+    with running_server(env, "--host", "0.0.0.0", "--manifests", str(tmp_path / "m")) as (base, second):
+        assert base.startswith("http://127.0.0.1:")
+    out, err = second.captured
+    assert token not in out and "write token: in " in out
+    assert "WARNING: listening on 0.0.0.0" in err
