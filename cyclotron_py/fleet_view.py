@@ -297,7 +297,7 @@ class FleetView:
                 if entry.name.endswith(".json") and entry.is_file():
                     st = entry.stat()
                     files.append((entry.name, st.st_size, st.st_mtime_ns))
-            return f"manifests {self.manifests_dir}", tuple(files)
+            return f"manifest files in {self.manifests_dir}", tuple(files)
         return "none", ()
 
     def grid(self) -> Grid:

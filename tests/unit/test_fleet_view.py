@@ -40,7 +40,7 @@ def _cell(page: dict, cid: str, host: str) -> dict:
 
 def test_grid_from_the_manifests_dir_has_a_state_and_label_per_cell(view: FleetView) -> None:
     page = view.matrix_page(MatrixQuery(gaps_only=False, per_page=500))
-    assert page["hosts"] == ["pc1", "pc2", "pc3"] and page["source"].startswith("manifests ")
+    assert page["hosts"] == ["pc1", "pc2", "pc3"] and page["source"].startswith("manifest files in ")
     assert _cell(page, "git", "pc1") == {"state": "present", "label": "present 2.47.1", "version": "2.47.1"}
     drift = _cell(page, "git", "pc2")
     assert drift["state"] == "drift" and "2.43.0" in drift["label"] and "2.47.1" in drift["label"]
@@ -82,7 +82,7 @@ def test_the_comparison_is_computed_once_per_change_of_its_inputs(view: FleetVie
 
 
 def test_store_snapshots_win_over_the_directory(view: FleetView, store: Store) -> None:
-    assert view.grid().source.startswith("manifests")
+    assert view.grid().source.startswith("manifest files in ")
     for host in ("pc1", "pc3"):
         store.snapshot_manifest(manifest(host))
     grid = view.grid()
