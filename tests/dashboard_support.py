@@ -63,13 +63,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(env: Mapping[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def running_server(
+    env: Mapping[str, str], *args: str, cwd: Path = REPO_ROOT
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`cyclotron serve` in a subprocess on a free port; yields (base URL, process). After the block
     the process has ended and ``process.captured`` is its (stdout, stderr)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cyclotron_py.cli", "serve", "--port", str(port), *args],
-        env=dict(env), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"open {url}#token={token} to approve from this browser")
     else:
         print(f"write token: in {state_dir() / 'dashboard-token'}")
+    grid = app.state.dashboard.fleet.grid()  # compare once now, not on the first page load
+    print(f"comparing {len(grid.matrix['hosts'])} host(s) from {grid.source}")
     print(f"dashboard on {url} (Ctrl-C stops it)", flush=True)
     # an open event stream must not keep Ctrl-C waiting
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,

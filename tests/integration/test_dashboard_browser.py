@@ -61,11 +61,13 @@ def demo(tmp_path: Path) -> dict[str, Any]:
                         reason="No package matching 'gh' is available"),
         ])
         store.finish_run(run_id, "failed", 2)
-    return {"state": state, "manifests": copy_fleet(tmp_path / "manifests"), "approval": approval, "run": run_id}
+    copy_fleet(tmp_path / "manifests")
+    return {"state": state, "root": tmp_path, "approval": approval, "run": run_id}
 
 
 def _serve(setup: dict[str, Any]) -> Any:
-    return running_server(environment(setup["state"]), "--manifests", str(setup["manifests"]))
+    # from the fleet's directory with the default --manifests, as after `make demo`
+    return running_server(environment(setup["state"]), cwd=setup["root"])
 
 
 def _token(state: Path) -> str:
