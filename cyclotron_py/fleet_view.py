@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,8 +272,12 @@ class MatrixQuery:
 class FleetView:
     """The fleet as the dashboard shows it, recomputed only when its inputs change.
 
-    ``manifests_dir`` is the fallback source when the store holds no manifest snapshot.
+    ``manifests_dir`` is the fallback source when the store holds no manifest snapshot. Which
+    snapshots or files there are is looked up again when another connection wrote the store
+    (SQLite's data_version) or ``rescan_seconds`` have passed, not on every request.
     """
+
+    rescan_seconds = 1.0
 
     def __init__(self, store: Store, *, manifests_dir: Path | None = None, catalog: Catalog | None = None,
                  policies: Mapping[str, Any] | None = None,
@@ -284,10 +289,20 @@ class FleetView:
         self.policy_for = policy_for
         self._grid: Grid | None = None
         self._lock = threading.Lock()
+        self._seen: tuple[int, float, tuple[str, Any]] | None = None
 
     # ----------------------------------------------------------------- sources
 
     def _source_key(self) -> tuple[str, Any]:
+        version, now = self.store.data_version, time.monotonic()
+        seen = self._seen
+        if seen is not None and seen[0] == version and now - seen[1] < self.rescan_seconds:
+            return seen[2]
+        key = self._scan()
+        self._seen = (version, now, key)
+        return key
+
+    def _scan(self) -> tuple[str, Any]:
         snapshots = self.store.latest_manifests()
         if snapshots:
             return "store", tuple(sorted(snapshots.items()))

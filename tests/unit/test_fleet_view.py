@@ -30,7 +30,9 @@ def store(tmp_path: Path) -> Store:
 
 @pytest.fixture
 def view(store: Store, tmp_path: Path) -> FleetView:
-    return FleetView(store, manifests_dir=copy_fleet(tmp_path / "manifests"))
+    fleet = FleetView(store, manifests_dir=copy_fleet(tmp_path / "manifests"))
+    fleet.rescan_seconds = 0  # these tests write through the view's own connection and at once
+    return fleet
 
 
 def _cell(page: dict, cid: str, host: str) -> dict:
