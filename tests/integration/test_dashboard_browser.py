@@ -96,6 +96,11 @@ def test_grid_shows_each_state_in_colour_with_a_label_and_the_coverage(demo: dic
             f"{h}\n{fleet_doc['hosts'][h]['coverage']['percent']}%" for h in ("pc1", "pc2", "pc3")
         ]
         assert page.locator("#coverage-overall").inner_text() == f"{fleet_doc['coverage']['overall']['percent']}%"
+        for domain, figure in fleet_doc["coverage"]["by_domain"].items():
+            shown = page.locator(f'.summary .domain-cov[data-domain="{domain}"]').inner_text()
+            assert shown == f"{domain} {figure['percent']}%"
+        git_row = page.locator('tr.cap-row[data-id="git"] td.row-cov').inner_text()
+        assert git_row == "100.0%"  # every host has git (at different versions)
         expected = {
             ("git", "pc1"): ("present", PRESENT, "present 2.47.1"),
             ("powershell", "pc3"): ("missing", MISSING, "missing"),

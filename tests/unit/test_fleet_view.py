@@ -153,3 +153,11 @@ def test_invalid_snapshot_is_named_not_fatal(store: Store, view: FleetView) -> N
     grid = view.grid()
     assert grid.matrix["hosts"] == ["pc1"] and any("pc2" in f for f in grid.invalid)
     assert json.dumps(view.fleet_summary({"hosts": {}}))
+
+
+def test_no_manifest_anywhere_is_an_empty_grid_not_an_error(store: Store, tmp_path: Path) -> None:
+    view = FleetView(store, manifests_dir=tmp_path / "nowhere")
+    page = view.matrix_page(MatrixQuery())
+    assert (page["hosts"], page["rows"], page["total_rows"], page["source"]) == ([], [], 0, "none")
+    summary = view.fleet_summary({"hosts": {}})
+    assert summary["hosts"] == {} and summary["gaps"] == 0 and summary["last_run"] is None
