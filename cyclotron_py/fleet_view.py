@@ -20,14 +20,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 from .catalog import Catalog
 from .compare import HostRecord, capability_matrix
+from .daemon import Config, heartbeat_interval, next_due
 from .fleet_load import Loader
 from .secrets import secret_kind
-from .store import Store
+from .store import Store, iso, parse_iso, utc_now
 
 # Cell states, in the order a legend lists them; each has a text label besides its colour.
 CELL_STATES: Final = ("present", "missing", "drift", "unportable", "excluded", "awaiting", "failed", "ignored")
@@ -54,6 +56,46 @@ _COUNT_LABELS: Final = (
 _FAILED_OUTCOMES: Final = ("failed", "failed-rolled-back")
 MAX_PER_PAGE: Final = 500
 RAW_OUTPUT_LIMIT: Final = 256 * 1024
+
+
+# --------------------------------------------------------------------------- status
+
+
+def status_document(store: Store, config: Config | None = None, *, now: datetime | None = None) -> dict[str, Any]:
+    """The status document (`cyclotron status` and the dashboard): heartbeat flagged stale past twice the schedule's
+    interval, current run with progress, last run with per-host counts, next due time, approvals, hosts."""
+    now = now or utc_now()
+    config = config or Config()
+    interval = heartbeat_interval(config, now)
+    beat = store.heartbeat()
+    heartbeat: dict[str, Any] | None = None
+    if beat:
+        age = (now - parse_iso(beat["at"])).total_seconds()
+        stale = interval is not None and age > 2 * interval.total_seconds()
+        heartbeat = {**beat, "age_seconds": int(age), "stale": stale}
+    due = next_due(store, config, now)
+    current = store.current_run()
+    if current:
+        current["hosts"] = store.host_outcomes(current["id"])
+    last = store.last_run()
+    if last:
+        last["hosts"] = store.host_outcomes(last["id"])
+    hosts: dict[str, dict[str, Any]] = {h: {"last_gathered": at} for h, at in store.last_gathered().items()}
+    for run in store.runs(limit=50):
+        for outcome in store.host_outcomes(run["id"]):
+            entry = hosts.setdefault(outcome["host"], {"last_gathered": None})
+            entry.setdefault("last_outcome", {"run_id": run["id"], "status": outcome["status"],
+                                              "error": outcome["error"]})
+    return {
+        "schedule": config.schedule.model_dump(exclude_none=True) if config.schedule else None,
+        "mode": config.mode,
+        "next_due": iso(due) if due else None,
+        "heartbeat": heartbeat,
+        "current_run": current,
+        "last_run": last,
+        "pending_approvals": store.approvals(),
+        "hosts": hosts,
+    }
 
 
 # --------------------------------------------------------------------------- runs
@@ -506,5 +548,6 @@ __all__ = [
     "host_detail",
     "run_detail",
     "runs_page",
+    "status_document",
     "with_hosts",
 ]

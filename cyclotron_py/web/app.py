@@ -30,10 +30,18 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 from .. import __version__
-from ..commands.status import collect
 from ..daemon import load_config
 from ..errors import CyclotronError
-from ..fleet_view import CELL_STATES, CELL_TITLES, FleetView, MatrixQuery, host_detail, run_detail, runs_page
+from ..fleet_view import (
+    CELL_STATES,
+    CELL_TITLES,
+    FleetView,
+    MatrixQuery,
+    host_detail,
+    run_detail,
+    runs_page,
+    status_document,
+)
 from ..store import Store
 from .security import TOKEN_HEADER, Guard, token_matches
 
@@ -69,7 +77,7 @@ class Dashboard:
         self._fleet_cache: tuple[Any, float, bytes] | None = None
 
     def status(self) -> dict[str, Any]:
-        return collect(self.store, load_config(self.state_dir))
+        return status_document(self.store, load_config(self.state_dir))
 
     def fleet_json(self) -> bytes:
         key = (self.store.data_version, self.writes, self.fleet.grid().key)
