@@ -77,7 +77,7 @@ venv312: $(if $(PY312),$(VENV312)/.installed)
 
 # Debian packages the tests and the demo need: openssh-server for the SSH fleet, git for
 # repositories, python3-venv for the fleet users' venvs, nodejs/npm for npm installs, sudo for
-# the become test.
+# the become test, chromium for the dashboard's browser tests.
 # Installed only when missing, and only as root or with password-less sudo.
 deps:
 	@missing=""; \
@@ -89,6 +89,7 @@ deps:
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	command -v sudo >/dev/null 2>&1 || missing="$$missing sudo"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then sudo=""; \
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"; \

@@ -285,6 +285,11 @@ class Store:
                 self.db.execute(f"PRAGMA user_version = {number}")
 
     @property
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (SQLite's data_version): a cheap "anything new?"."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    @property
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -630,6 +635,14 @@ class Store:
             previous = caps
         return list(reversed(changes))
 
+    def latest_manifests(self) -> dict[str, int]:
+        """Per host, the id of its newest stored manifest snapshot (what the dashboard compares)."""
+        rows = self._query(
+            "SELECT host, id FROM (SELECT host, id, ROW_NUMBER() OVER (PARTITION BY host"
+            " ORDER BY gathered_at DESC, id DESC) AS n FROM manifests) WHERE n = 1"
+        )
+        return {r["host"]: int(r["id"]) for r in rows}
+
     def last_gathered(self) -> dict[str, str]:
         """Per host, when it was last gathered (a gather that found nothing new counts too)."""
         return {
@@ -690,6 +703,10 @@ class Store:
             sql += " AND host = ?"
             params.append(host)
         return [dict(r) for r in self._query(sql + " ORDER BY id", params)]
+
+    def approval(self, approval_id: int) -> dict[str, Any] | None:
+        rows = self._query("SELECT * FROM approvals WHERE id = ?", (approval_id,))
+        return dict(rows[0]) if rows else None
 
     def decisions(self) -> dict[str, dict[str, dict[str, str]]]:
         """A person's standing answers for the plan: ``{host: {capability id: {state, wanted_version,

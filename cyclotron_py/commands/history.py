@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from ..fleet_view import with_hosts
 from ..store import Store, state_dir
 
 
@@ -24,20 +25,14 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with Store.open(state_dir()) as store:
-        runs = store.runs(limit=args.limit, host=args.host or None)
-        for r in runs:
-            r["hosts"] = store.host_outcomes(r["id"])
+        runs = [with_hosts(store, r) for r in store.runs(limit=args.limit, host=args.host or None)]
         changes = store.host_changes(args.host, args.limit) if args.host else []
     if args.json:
         print(json.dumps({"runs": runs, "changes": changes}, indent=2, sort_keys=True))
         return 0
     for r in runs:
-        counts = " · ".join(
-            f"{sum(1 for h in r['hosts'] if h['status'] == s)} {s}"
-            for s in ("complete", "failed", "unreachable", "abandoned") if any(h["status"] == s for h in r["hosts"])
-        )
         print(f"{r['id']:>5}  {r['started']}  {r['kind']:<6} {r['mode']:<9} {r['status']:<10} "
-              f"rc {r['rc'] if r['rc'] is not None else '-'}  {counts}")
+              f"rc {r['rc'] if r['rc'] is not None else '-'}  {r['host_counts_text']}")
     for c in changes:
         versions = "; ".join(f"{d['direction']} {d['id']} {d['from']} -> {d['to']}" for d in c["changed"])
         print(f"{args.host} {c['gathered_at']}: +{len(c['added'])} -{len(c['removed'])} ~{len(c['changed'])}"

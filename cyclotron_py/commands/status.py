@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
 from typing import Any
 
-from ..daemon import Config, heartbeat_interval, load_config, next_due
-from ..store import Store, iso, parse_iso, state_dir, utc_now
+from ..daemon import load_config
+from ..fleet_view import status_document
+from ..store import Store, state_dir
 
 
 def add_parser(subparsers: Any) -> None:
@@ -17,50 +17,11 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def collect(store: Store, config: Config | None = None, *, now: datetime | None = None) -> dict[str, Any]:
-    """The status document (also the dashboard's): heartbeat flagged stale past twice the schedule's
-    interval, current run with progress, last run with per-host counts, next due time, approvals, hosts."""
-    now = now or utc_now()
-    config = config or Config()
-    interval = heartbeat_interval(config, now)
-    beat = store.heartbeat()
-    heartbeat: dict[str, Any] | None = None
-    if beat:
-        age = (now - parse_iso(beat["at"])).total_seconds()
-        stale = interval is not None and age > 2 * interval.total_seconds()
-        heartbeat = {**beat, "age_seconds": int(age), "stale": stale}
-    due = next_due(store, config, now)
-    current = store.current_run()
-    if current:
-        current["hosts"] = store.host_outcomes(current["id"])
-    last = store.last_run()
-    if last:
-        last["hosts"] = store.host_outcomes(last["id"])
-    hosts: dict[str, dict[str, Any]] = {h: {"last_gathered": at} for h, at in store.last_gathered().items()}
-    for run in store.runs(limit=50):
-        for outcome in store.host_outcomes(run["id"]):
-            if outcome["host"] == "localhost" and "localhost" not in hosts:
-                continue  # the controller's plan/report plays, not a fleet host (unless it was gathered)
-            entry = hosts.setdefault(outcome["host"], {"last_gathered": None})
-            entry.setdefault("last_outcome", {"run_id": run["id"], "status": outcome["status"],
-                                              "error": outcome["error"]})
-    return {
-        "schedule": config.schedule.model_dump(exclude_none=True) if config.schedule else None,
-        "mode": config.mode,
-        "next_due": iso(due) if due else None,
-        "heartbeat": heartbeat,
-        "current_run": current,
-        "last_run": last,
-        "pending_approvals": store.approvals(),
-        "hosts": hosts,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     state = state_dir()
     config = load_config(state)
     with Store.open(state) as store:
-        doc = collect(store, config)
+        doc = status_document(store, config)
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True, default=str))
         return 0

@@ -1,0 +1,1 @@
+"""`cyclotron serve`: the dashboard (FastAPI app in ``app``, guards in ``security``)."""
