@@ -32,6 +32,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "status",
     "history",
     "approvals",
+    "exchange",
+    "pull",
 )
 
 

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import CyclotronError
+from .exchange.config import ExchangeSettings
 from .store import Store, iso, utc_now
 
 CONFIG_NAME = "config.yml"
@@ -137,6 +138,9 @@ class Config(BaseModel):
     keep_runs: int = Field(default=10, ge=1, description="Run dirs (artifacts) kept on disk.")
     retention: Retention = Field(default_factory=Retention)
     approval_expiry: ApprovalExpiry = Field(default_factory=ApprovalExpiry)
+    # git: tick runs `cyclotron pull` with exchange_git's repository (machines that can't reach each other)
+    exchange: Literal["none", "git"] = "none"
+    exchange_git: ExchangeSettings = Field(default_factory=ExchangeSettings)
 
     @field_validator("grace")
     @classmethod
