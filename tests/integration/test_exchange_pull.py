@@ -11,6 +11,7 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -164,3 +165,30 @@ def test_tick_with_exchange_git_runs_pull(pcs: dict[str, dict[str, Path]], monke
     again = subprocess.run([sys.executable, "-m", "cyclotron_py.cli", "tick", "--now", "2026-12-01T10:20:00Z"],
                            cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0 and "wait" in again.stdout
+
+
+def test_publish_and_fetch_over_the_fleets_real_sshd(
+    ssh_fleet: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The exchange repository lives in pc1's home; two other machines reach it with ssh:// only."""
+    import shlex
+
+    from tests.unit.test_exchange import manifest_for
+
+    owner = ssh_fleet.hosts["pc1"]
+    bare = owner.home / "exchange.git"
+    ssh_fleet.run(["rm", "-rf", str(bare)], "pc1", via="runuser")
+    ssh_fleet.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(bare)], "pc1", via="runuser")
+    url = f"ssh://{owner.user}@127.0.0.1:{owner.port}{bare}"
+    ssh = ssh_fleet._ssh_base(owner.port)  # ssh -i KEY -p PORT -o ...: the port comes from the URL
+    monkeypatch.setenv("GIT_SSH_COMMAND", shlex.join([*ssh[:3], *ssh[5:]]))
+    for host, base in (("laptop", "pc1"), ("desktop", "pc2")):
+        monkeypatch.setenv("CYCLOTRON_STATE_DIR", str(tmp_path / host))
+        path = manifest_for(host, tmp_path / "m", base)
+        assert main(["exchange", "publish", "--repo", url, "--host", host, "--manifest", str(path)]) == 0
+    assert capsys.readouterr().out.count(": pushed") == 2
+    monkeypatch.setenv("CYCLOTRON_STATE_DIR", str(tmp_path / "reader"))
+    assert main(["exchange", "fetch", "--repo", url, "--into", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["desktop.json", "laptop.json"]
+    log = ssh_fleet.run(["git", "-C", str(bare), "log", "--format=%s", "main"], "pc1", via="runuser").stdout
+    assert log.splitlines() == ["desktop: manifest and status (ACTIVE)", "laptop: manifest and status (ACTIVE)"]
