@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,17 +52,25 @@ def fleet_gaps(manifests: Mapping[str, Manifest]) -> tuple[dict[str, list[dict[s
     return gaps, coverage
 
 
-def _cluster(repo: ExchangeRepo, ours: Mapping[str, Any] | None, now: datetime) -> str:
-    """CLUSTER_STATUS.md from the statuses in the work tree's HEAD plus ours (not yet committed)."""
-    contents = repo.read_tree("HEAD")
-    statuses, status_problems = read_statuses(contents)
-    manifests, manifest_problems = validated_manifests(contents)
-    if ours is not None:
-        statuses[repo.host] = dict(ours)
-    gaps, coverage = fleet_gaps(manifests)
-    rows = [{**s, "gaps": gaps.get(h, s.get("gaps") or []), "coverage": coverage.get(h, s.get("coverage"))}
-            for h, s in statuses.items()]
-    return cluster_markdown(rows, problems=[*contents.problems, *manifest_problems, *status_problems], now=now)
+@dataclass
+class _FleetView:
+    """What the first pass learnt (everyone's gaps and coverage from the matrix, manifests that did
+    not validate), reused when the cluster file is written again after a rebase: that must be quick,
+    or the next push loses the race again."""
+
+    gaps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    coverage: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def cluster(self, repo: ExchangeRepo, ours: Mapping[str, Any] | None, now: datetime) -> str:
+        """CLUSTER_STATUS.md from the statuses at the work tree's HEAD plus ours (not yet committed)."""
+        contents = repo.read_tree("HEAD", names=("status.json",))
+        statuses, status_problems = read_statuses(contents)
+        if ours is not None:
+            statuses[repo.host] = dict(ours)
+        rows = [{**s, "gaps": self.gaps.get(h, s.get("gaps") or []),
+                 "coverage": self.coverage.get(h, s.get("coverage"))} for h, s in statuses.items()]
+        return cluster_markdown(rows, problems=[*contents.problems, *self.problems, *status_problems], now=now)
 
 
 def _unchanged(old: Mapping[str, Any] | None, new: Mapping[str, Any], heartbeat_every: float, now: datetime) -> bool:
@@ -96,13 +105,14 @@ def publish(
         if online:
             repo.integrate()
         contents = repo.read_tree("HEAD")
-        manifests, _ = validated_manifests(contents)
+        manifests, manifest_problems = validated_manifests(contents)
         statuses, _ = read_statuses(contents)
         old_manifest = manifests.get(host)
         if manifest is not None:
             manifests[host] = manifest
         current = manifest or old_manifest
         gaps, coverage = fleet_gaps(manifests)
+        view = _FleetView(gaps, coverage, manifest_problems)
         if status is None:
             document = current.model_dump(mode="json") if current else None
             status = build_status(host, manifest=document, store=store, phase=phase, gaps=gaps.get(host, []),
@@ -113,14 +123,14 @@ def publish(
         if files or not _unchanged(statuses.get(host), status, repo.settings.heartbeat_every, stamp):
             files[f"hosts/{host}/status.json"] = dumps(status)
             files[f"hosts/{host}/STATUS.md"] = status_markdown(status, stamp)
-            files[CLUSTER_FILE] = _cluster(repo, status, stamp)
+            files[CLUSTER_FILE] = view.cluster(repo, status, stamp)
         committed = False
         if files:
             repo.write(files)
             what = "manifest and status" if f"hosts/{host}/manifest.json" in files else "status"
             committed = repo.commit(f"{host}: {what} ({status.get('state', '')})")
         if online:
-            result = repo.push(refresh=lambda: _refresh_cluster(repo, stamp))
+            result = repo.push(refresh=lambda: _refresh_cluster(repo, view, stamp))
         else:
             result = PublishResult(reachable=False, outcome="offline")
             result.unpushed, result.unpushed_since = repo.unpushed()
@@ -134,9 +144,9 @@ def _content(manifest: Manifest) -> dict[str, Any]:
     return {k: v for k, v in manifest.model_dump(mode="json").items() if k != "gathered_at"}
 
 
-def _refresh_cluster(repo: ExchangeRepo, now: datetime) -> None:
+def _refresh_cluster(repo: ExchangeRepo, view: _FleetView, now: datetime) -> None:
     """After a rebase onto others' commits: the cluster file again, folded into our unpushed commit."""
-    text = _cluster(repo, None, now)
+    text = view.cluster(repo, None, now)
     repo.write({CLUSTER_FILE: text})
     repo.git("add", "--", CLUSTER_FILE)
     if not repo.git.ok("diff", "--cached", "--quiet"):

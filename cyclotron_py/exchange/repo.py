@@ -143,6 +143,10 @@ class ExchangeRepo:
     def remote_ref(self) -> str:
         return f"refs/remotes/origin/{self.branch}"
 
+    def _sha(self, ref: str) -> str:
+        proc = self.git("rev-parse", "--verify", "--quiet", ref, check=False)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else ""
+
     def _has(self, ref: str) -> bool:
         return self.git.ok("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
 
@@ -182,8 +186,9 @@ class ExchangeRepo:
 
     # ------------------------------------------------------------------ reading
 
-    def read_tree(self, ref: str = "HEAD") -> TreeContents:
-        """Every host's files at ``ref`` from git's objects, each path, mode and name checked."""
+    def read_tree(self, ref: str = "HEAD", names: tuple[str, ...] = HOST_FILES) -> TreeContents:
+        """Every host's files (those in ``names``) at ``ref`` from git's objects, each path, mode and
+        name checked."""
         if not self._has(ref):
             return TreeContents({}, [])
         listing = self.git("ls-tree", "-r", "-z", "--full-tree", "-l", ref).stdout.decode("utf-8", "replace")
@@ -212,7 +217,7 @@ class ExchangeRepo:
             elif size.isdigit() and int(size) > (MAX_MANIFEST_BYTES if parts[2] == "manifest.json"
                                                  else _MAX_STATUS_BYTES):
                 problems.append(f"{path}: {int(size)} bytes, too large: refused")
-            else:
+            elif parts[2] in names:
                 wanted.append((host, parts[2], sha))
         blobs = self._blobs([sha for _, _, sha in wanted])
         for host, name, sha in wanted:
@@ -275,6 +280,7 @@ class ExchangeRepo:
 
         retry = self.settings.retry
         result = PublishResult()
+        built_on = self._sha(self.remote_ref)
 
         def before_sleep(state: Any) -> None:
             wait = state.next_action.sleep if state.next_action else 0.0
@@ -293,15 +299,18 @@ class ExchangeRepo:
                 with attempt:
                     number = attempt.retry_state.attempt_number
                     result.attempts = number
-                    if number > 1:
-                        if not self.fetch(number):
-                            raise _Offline()
-                        self.integrate(number)
-                        if refresh:
-                            refresh()
+                    # Fetch again right before every push (the first too: building the files took
+                    # time), so the window in which someone else can push first stays small.
+                    if not self.fetch(number):
+                        raise _Offline()
+                    self.integrate(number)
                     if self.unpushed()[0] == 0:
                         result.outcome = "nothing to push"
                         break
+                    moved = self._sha(self.remote_ref)
+                    if refresh and moved != built_on:
+                        refresh()  # others' commits arrived: the cluster file again
+                        built_on = moved
                     self.git("push", "--quiet", "--porcelain", "origin", f"HEAD:refs/heads/{self.branch}")
                     self.git("update-ref", self.remote_ref, "HEAD")
                     result.pushed, result.outcome = True, "pushed"
