@@ -42,6 +42,7 @@ def git(*args: str) -> str:
 
 
 def concurrent_publish(work: Path, hosts: int, retry: dict[str, float] | None) -> None:
+    work.mkdir(parents=True)
     remote = work / "exchange.git"
     git("init", "--quiet", "--bare", "--initial-branch=main", str(remote))
     base = json.loads(FIXTURE.read_text())
@@ -92,7 +93,7 @@ def pull_at_parity(work: Path, rounds: int) -> None:
     from tests.integration.test_exchange_pull import _sandbox
 
     wheels = work / "wheels"
-    wheels.mkdir()
+    wheels.mkdir(parents=True)
     _wheel(wheels, "cycalpha", "1.0.0")
     pc = _sandbox(work, "pca", wheels, "cycalpha")
     remote = work / "pull.git"

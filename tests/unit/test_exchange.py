@@ -279,3 +279,30 @@ def test_state_by_heartbeat_age(age_minutes: int, phase: str, every: float | Non
     now = utc_now()
     status = {"heartbeat_at": iso(now - timedelta(minutes=age_minutes)), "phase": phase, "expected_every": every}
     assert host_state(status, now) == state
+
+
+def test_migration_2_keeps_existing_runs_and_allows_pull_and_publish(tmp_path: Path) -> None:
+    import sqlite3
+
+    from cyclotron_py.store import MIGRATIONS, _statements
+
+    path = tmp_path / "cyclotron.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA foreign_keys = ON")
+    for statement in _statements(MIGRATIONS[0]):
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO runs (kind, mode, started, status) VALUES ('sync', 'manual', '2026-01-01T00:00:00Z',"
+               " 'successful')")
+    db.execute("INSERT INTO host_outcomes (run_id, host, status) VALUES (1, 'pc1', 'complete')")
+    db.close()
+    with Store.open(path) as store:
+        assert store.schema_version >= 2
+        assert store.run(1)["kind"] == "sync" and store.host_outcomes(1)[0]["host"] == "pc1"
+        run_id = store.start_run("pull", "semi-auto")
+        store.record_exchange_events(run_id, [{"host": "pc1", "repo": "r", "action": "push", "outcome": "ok"}])
+        assert store.exchange_events(run_id)[0]["action"] == "push"
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        with pytest.raises(sqlite3.IntegrityError):
+            store.db.execute("INSERT INTO runs (kind, mode, started, status)"
+                             " VALUES ('bogus', 'manual', 'x', 'running')")
