@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import secrets
 from ..errors import CyclotronError
 from ..models import HOST_RE, Manifest
 from ..store import iso, parse_iso, utc_now
@@ -86,6 +87,11 @@ class ExchangeRepo:
             raise ExchangeError("no exchange repository given: pass --repo URL (a path, ssh:// or https:// URL)")
         if url.startswith("-") or any(ord(c) < 32 for c in url):
             raise ExchangeError(f"--repo {url!r} is not a repository path or URL")
+        userinfo = url.split("://", 1)[1].split("/", 1)[0].rpartition("@")[0] if "://" in url else ""
+        if ":" in userinfo or (userinfo and secrets.secret_kind(userinfo + " " * 16)):
+            raise ExchangeError(
+                f"--repo {redact_urls(url)}: the URL holds a password or token, which would be stored in the "
+                "clone's config; use an ssh key, or a git credential helper (git config --global credential.helper)")
         if not HOST_RE.match(host):
             raise ExchangeError(f"host name {host!r} must be letters, digits, '.', '_' or '-' (--host NAME)")
         self.url = url

@@ -306,3 +306,14 @@ def test_migration_2_keeps_existing_runs_and_allows_pull_and_publish(tmp_path: P
         with pytest.raises(sqlite3.IntegrityError):
             store.db.execute("INSERT INTO runs (kind, mode, started, status)"
                              " VALUES ('bogus', 'manual', 'x', 'running')")
+
+
+@pytest.mark.parametrize("url", ["https://me:hunter2hunter2@git.example.com/x.git",
+                                 "https://ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8@github.com/me/x.git"])
+def test_a_url_with_a_password_is_refused_without_showing_it(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert publish(monkeypatch, host_state_dir(tmp_path, "pc1"), "--repo", url, "--host", "pc1") == 1
+    err = capsys.readouterr().err
+    assert "credential helper" in err and "hunter2" not in err and "ghp_" not in err
+    assert not (tmp_path / "state/pc1/exchange").exists()
