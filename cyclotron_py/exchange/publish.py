@@ -94,14 +94,16 @@ def publish(
     phase: str = "idle",
     expected_every: float | None = None,
     now: datetime | None = None,
+    fetch: bool = True,
 ) -> PublishResult:
     """Write hosts/<host>/ (manifest.json, status.json, STATUS.md) and CLUSTER_STATUS.md, commit
     only if something changed, and push (see ExchangeRepo.push). Never raises for an unreachable
-    remote: the result says how many commits wait and since when."""
+    remote: the result says how many commits wait and since when. ``fetch=False``: the caller
+    has just fetched (pull); the push still fetches again before it pushes anything."""
     stamp = now or utc_now()
     host = repo.host
     with repo.opened():
-        online = repo.fetch()
+        online = repo.fetch() if fetch else repo.reachable
         if online:
             repo.integrate()
         contents = repo.read_tree("HEAD")

@@ -101,7 +101,7 @@ def pull(store: Store, state: Path, request: PullRequest, *, say: Callable[[str]
         early.wait()
         manifest = _manifest(sync.state, host) or _manifest_file(dirs["manifests"] / f"{host}.json")
         published = publish(repo, manifest=manifest, store=store, phase="idle",
-                            expected_every=request.expected_every)
+                            expected_every=request.expected_every, fetch=early.thread is not None)
         say(f"published {host}: {published.message}")
     except CyclotronError as exc:
         early.wait()

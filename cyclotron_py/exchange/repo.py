@@ -287,6 +287,10 @@ class ExchangeRepo:
         retry = self.settings.retry
         result = PublishResult()
         built_on = self._sha(self.remote_ref)
+        if self.unpushed()[0] == 0:
+            # Nothing committed here that the remote lacks (as of the fetch this publish began with).
+            result.outcome = "nothing to push"
+            return result
 
         def before_sleep(state: Any) -> None:
             wait = state.next_action.sleep if state.next_action else 0.0
