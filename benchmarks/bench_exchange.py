@@ -133,6 +133,7 @@ def main() -> int:
     parser.add_argument("--jitter", type=float, default=None, help="up to this many seconds added (default: 1)")
     parser.add_argument("-n", type=int, default=5, help="pull rounds (default 5)")
     parser.add_argument("--skip-pull", action="store_true")
+    parser.add_argument("--skip-publish", action="store_true")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-exchange-") as tmp:
@@ -141,7 +142,8 @@ def main() -> int:
             base = args.base or 2.0
             retry = {"base": base, "max": base * 8, "jitter": base / 2 if args.jitter is None else args.jitter,
                      "total": 120}
-        concurrent_publish(Path(tmp) / "publish", args.hosts, retry)
+        if not args.skip_publish:
+            concurrent_publish(Path(tmp) / "publish", args.hosts, retry)
         if not args.skip_pull:
             pull_at_parity(Path(tmp) / "pull", args.n)
     return 0

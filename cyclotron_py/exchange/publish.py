@@ -23,15 +23,20 @@ from .repo import (
 )
 from .status import build_status, cluster_markdown, status_markdown
 
-# Status fields that change on every publish without anything having happened (and a new
-# gathered_at of the same capabilities): refreshed with the heartbeat, not committed each time.
+# Status fields that change on every publish without anything having happened (and the times of
+# a gather or run that found the same): refreshed with the heartbeat, not committed each time.
 _VOLATILE = ("heartbeat_at", "state")
 
 
+_VOLATILE_PARTS = {"last_gather": ("at",), "last_run": ("id", "started", "finished")}
+
+
 def _stable(status: Mapping[str, Any]) -> dict[str, Any]:
+    """What a status says, without when: a run that ended the same way again is no news."""
     out = {k: v for k, v in status.items() if k not in _VOLATILE}
-    if isinstance(out.get("last_gather"), Mapping):
-        out["last_gather"] = {k: v for k, v in out["last_gather"].items() if k != "at"}
+    for key, parts in _VOLATILE_PARTS.items():
+        if isinstance(out.get(key), Mapping):
+            out[key] = {k: v for k, v in out[key].items() if k not in parts}
     return out
 
 
