@@ -192,3 +192,23 @@ def test_publish_and_fetch_over_the_fleets_real_sshd(
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["desktop.json", "laptop.json"]
     log = ssh_fleet.run(["git", "-C", str(bare), "log", "--format=%s", "main"], "pc1", via="runuser").stdout
     assert log.splitlines() == ["desktop: manifest and status (ACTIVE)", "laptop: manifest and status (ACTIVE)"]
+
+
+def test_manual_mode_queues_approvals_locally_and_publishes_them(
+    pcs: dict[str, dict[str, Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pca, pcb = pcs["pca"], pcs["pcb"]
+    assert _pull(monkeypatch, pca, "pca") == 0
+    monkeypatch.setenv("CYCLOTRON_STATE_DIR", str(pcb["state"]))
+    assert main(["pull", "--repo", str(pcb["remote"]), "--host", "pcb", "--mode", "manual",
+                 "-i", str(pcb["inventory"])]) == 0
+    assert "cycalpha" not in _packages(pcb["venv"])
+    with Store.open(pcb["state"]) as store:
+        assert [a["capability_id"] for a in store.approvals(host="pcb")] == ["pip:cycalpha"]
+    status = json.loads(git("show", "main:hosts/pcb/status.json", cwd=pcb["remote"]))
+    assert [a["capability_id"] for a in status["pending_approvals"]] == ["pip:cycalpha"]
+    assert [g["id"] for g in status["gaps"]] == ["pip:cycalpha"]
+    markdown = git("show", "main:hosts/pcb/STATUS.md", cwd=pcb["remote"])
+    assert "## Pending approvals" in markdown and "pip:cycalpha" in markdown
+    cluster = git("show", "main:CLUSTER_STATUS.md", cwd=pcb["remote"])
+    assert "- pcb: `pip:cycalpha`" in cluster

@@ -317,3 +317,31 @@ def test_a_url_with_a_password_is_refused_without_showing_it(
     err = capsys.readouterr().err
     assert "credential helper" in err and "hunter2" not in err and "ghp_" not in err
     assert not (tmp_path / "state/pc1/exchange").exists()
+
+
+def test_fetch_offline_uses_the_copy_fetched_last(
+    tmp_path: Path, remote: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = manifest_for("pc1", tmp_path / "m")
+    assert publish(monkeypatch, host_state_dir(tmp_path, "pc1"), "--repo", str(remote), "--host", "pc1",
+                   "--manifest", str(path)) == 0
+    monkeypatch.setenv("CYCLOTRON_STATE_DIR", str(host_state_dir(tmp_path, "reader")))
+    assert main(["exchange", "fetch", "--repo", str(remote), "--into", str(tmp_path / "a")]) == 0
+    remote.rename(remote.with_name("gone.git"))
+    capsys.readouterr()
+    assert main(["exchange", "fetch", "--repo", str(remote), "--into", str(tmp_path / "b")]) == 0
+    assert "unreachable; using the copy fetched last" in capsys.readouterr().out
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["pc1.json"]
+
+
+def test_markdown_status_files_pass_the_guard_and_a_leak_in_markdown_is_caught() -> None:
+    from cyclotron_py.exchange.guard import SecretLeak, check_files
+    from cyclotron_py.exchange.status import build_status, cluster_markdown, status_markdown
+
+    status = build_status("pc1", manifest=json.loads((FIXTURES / "pc1.json").read_text()), store=None,
+                          gaps=[{"id": "nodejs", "reason": "missing", "version": "20.1.0", "from_host": "pc2"}])
+    check_files({"hosts/pc1/STATUS.md": status_markdown(status), "CLUSTER_STATUS.md": cluster_markdown([status]),
+                 "hosts/pc1/status.json": json.dumps(status)})
+    with pytest.raises(SecretLeak, match=r"STATUS\.md: key 'OPENAI_API_KEY' \(line 2\)") as caught:
+        check_files({"hosts/pc1/STATUS.md": "# pc1\nOPENAI_API_KEY=abcdefgh12345678\n"})
+    assert "abcdefgh12345678" not in str(caught.value)
