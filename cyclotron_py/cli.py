@@ -33,6 +33,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "history",
     "approvals",
     "serve",
+    "exchange",
+    "pull",
 )
 
 

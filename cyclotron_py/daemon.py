@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import CyclotronError
 from .runner import SECRET_NAME as _SECRET_NAME
+from .exchange.config import ExchangeSettings
 from .store import Store, iso, utc_now
 
 CONFIG_NAME = "config.yml"
@@ -139,6 +140,9 @@ class Config(BaseModel):
     )
     retention: Retention = Field(default_factory=Retention)
     approval_expiry: ApprovalExpiry = Field(default_factory=ApprovalExpiry)
+    # git: tick runs `cyclotron pull` with exchange_git's repository (machines that can't reach each other)
+    exchange: Literal["none", "git"] = "none"
+    exchange_git: ExchangeSettings = Field(default_factory=ExchangeSettings)
 
     @field_validator("grace")
     @classmethod

@@ -29,7 +29,9 @@ from .errors import CyclotronError
 
 DB_NAME: Final = "cyclotron.db"
 RUN_STATUSES: Final = ("running", "successful", "failed", "abandoned", "missed", "canceled")
-RUN_KINDS: Final = ("sync", "gather", "plan")
+RUN_KINDS: Final = ("sync", "gather", "plan", "pull", "publish")
+# The kinds a schedule runs: a standalone `exchange publish` does not move the next due time.
+SCHEDULED_KINDS: Final = ("sync", "gather", "plan", "pull")
 MODES: Final = ("manual", "semi-auto", "full-auto")
 ITEM_OUTCOMES: Final = (
     "installed",
@@ -199,11 +201,34 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE manifests_v2 RENAME TO manifests;
     CREATE INDEX manifests_host ON manifests (host, gathered_at);
     """,
+    # 3: the git exchange (cyclotron_py.exchange): run kinds pull and publish, and its event log
+    # (every fetch, push, rejection, retry and outcome). SQLite cannot ALTER a CHECK constraint;
+    # loosening one is the schema edit https://sqlite.org/lang_altertable.html#otheralter describes
+    # (the rows on disk already satisfy it), and RESET makes this connection read the schema again.
+    """
+    PRAGMA writable_schema = ON;
+    UPDATE sqlite_master SET sql = replace(sql, 'CHECK (kind IN (', 'CHECK (kind IN (''pull'', ''publish'', ')
+        WHERE type = 'table' AND name = 'runs' AND instr(sql, '''pull''') = 0;
+    PRAGMA writable_schema = RESET;
+    CREATE TABLE exchange_events (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES runs (id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        host TEXT NOT NULL,
+        repo TEXT NOT NULL,
+        action TEXT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        outcome TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX exchange_events_run ON exchange_events (run_id, id);
+    """,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class ItemOutcome:
+
     host: str
     capability_id: str
     outcome: str
@@ -486,7 +511,7 @@ class Store:
         rows = self._query(sql)
         return _run_dict(rows[0]) if rows else None
 
-    def last_started(self, kinds: Iterable[str] = RUN_KINDS) -> datetime | None:
+    def last_started(self, kinds: Iterable[str] = SCHEDULED_KINDS) -> datetime | None:
         """The schedule slot of the newest run (missed included), else when it started."""
         kinds = tuple(kinds)
         marks = ",".join("?" * len(kinds))
@@ -785,6 +810,31 @@ class Store:
                 " WHERE id = ? AND state = 'approved'",
                 [(run_id, int(i)) for i in ids],
             )
+
+    # ----------------------------------------------------------------- exchange
+
+    def record_exchange_events(self, run_id: int | None, events: Iterable[Mapping[str, Any]]) -> None:
+        """The git exchange's steps: ``{at, host, repo, action, attempt, outcome, detail}`` each."""
+        rows = [
+            (run_id, str(e.get("at") or iso(utc_now())), str(e.get("host", "")), str(e.get("repo", "")),
+             str(e.get("action", "")), int(e.get("attempt", 0) or 0), str(e.get("outcome", "")),
+             str(e.get("detail", ""))[:2000])
+            for e in events
+        ]
+        if rows:
+            with self.transaction() as db:
+                db.executemany(
+                    "INSERT INTO exchange_events (run_id, at, host, repo, action, attempt, outcome, detail)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+    def exchange_events(self, run_id: int | None = None, *, limit: int = 200) -> list[dict[str, Any]]:
+        """A run's exchange steps in order, or (no run) the newest ``limit`` of them."""
+        if run_id is None:
+            rows = self._query("SELECT * FROM exchange_events ORDER BY id DESC LIMIT ?", (limit,))
+            return [dict(r) for r in reversed(rows)]
+        return [dict(r) for r in self._query("SELECT * FROM exchange_events WHERE run_id = ? ORDER BY id", (run_id,))]
 
     # ----------------------------------------------------------------- retention
 

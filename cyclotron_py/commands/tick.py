@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ..daemon import approval_expiry, decide, housekeeping, load_config
@@ -36,6 +37,14 @@ def parse_now(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def run_pull(args: argparse.Namespace, state: Path, *, now: datetime, due: datetime | None) -> int:
+    """``exchange: git`` in config.yml: the job is ``cyclotron pull`` with exchange_git's settings."""
+    from . import pull
+
+    pull_args = argparse.Namespace(repo="", host="", mode=None, inventory=args.inventory, extra_vars=[])
+    return pull.run_locked(pull_args, state, now=now, due=due)
+
+
 def run(args: argparse.Namespace) -> int:
     state = state_dir()
     config = load_config(state)
@@ -49,8 +58,12 @@ def run(args: argparse.Namespace) -> int:
             store.beat(note=decision.action, now=now)
             print(f"tick {iso(now)}: {decision.action}: {decision.message}")
             code = 0
+            kind = "pull" if config.exchange == "git" else config.playbook
             if decision.action == "missed" and decision.due is not None:
-                store.record_missed(config.playbook, config.mode, due=decision.due, message=decision.message, now=now)
+                store.record_missed(kind, config.mode, due=decision.due, message=decision.message, now=now)
+            elif decision.action == "run" and config.exchange == "git":
+                code = run_pull(args, state, now=now, due=decision.due)
+                store.beat(note=f"pull exit {code}", now=now)
             elif decision.action == "run":
                 request = RunRequest(
                     playbook=config.playbook, inventory=args.inventory or config.inventory, mode=config.mode,
