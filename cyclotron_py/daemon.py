@@ -19,8 +19,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import CyclotronError
-from .runner import SECRET_NAME as _SECRET_NAME
 from .exchange.config import ExchangeSettings
+from .runner import SECRET_NAME as _SECRET_NAME
 from .store import Store, iso, utc_now
 
 CONFIG_NAME = "config.yml"

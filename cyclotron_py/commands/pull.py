@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..daemon import AlreadyRunning, approval_expiry, load_config, run_lock
+from ..daemon import approval_expiry, load_config
 from ..errors import CyclotronError
 from ..exchange.pull import PullRequest, pull
+from ..lock import AlreadyRunning, run_lock
 from ..runner import APPROVE_BY_MODE, RunRequest
 from ..store import Store, state_dir, utc_now
 from .exchange import exchange_repo
