@@ -43,7 +43,18 @@ KNOWN_MCP_TOOLS: dict[str, list[str]] = {
 }
 
 
-_SORTED = msgspec.json.Encoder(order="sorted")
+
+
+def _plain(value: Any) -> Any:
+    """Subclasses of str, int, float, list and dict (Ansible's tagged values in an action plugin) as
+    their plain type: msgspec encodes only the exact built-in types."""
+    for plain in (str, bool, int, float, list, dict):
+        if isinstance(value, plain):
+            return plain(value)
+    raise NotImplementedError(f"cannot encode {type(value).__name__}")
+
+
+_SORTED = msgspec.json.Encoder(order="sorted", enc_hook=_plain)
 
 HOME_FROM_INVENTORY = "{{ {'HOME': cyclotron_home} if cyclotron_home is defined else {} }}"
 

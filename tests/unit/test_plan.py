@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cyclotron_py import plan as plan_mod
 from cyclotron_py.catalog import load_catalog
 from cyclotron_py.cli import main
 from cyclotron_py.errors import PlanError
@@ -196,3 +197,11 @@ def test_shared_items_give_the_models_plan_and_the_documented_id(name):
     assert [(i.id, i.approval) for i in pc2.items] == [("nodejs", "approved"), ("pip:six", ""), ("npm:is-number", "")]
     # npm:is-number requires nodejs where nodejs is planned too; not on pc3
     assert pc2.items[-1].requires == ["nodejs"] and pc3.items[-1].requires == []
+
+
+def test_the_plan_id_text_takes_subclasses_of_plain_types():
+    # In an action plugin, ansible-core 2.19 hands over tagged str/int subclasses.
+    class Tagged(str):
+        pass
+
+    assert plan_mod._json_text({"a": Tagged("x"), "b": [Tagged("y")]}) == b'{"a": "x", "b": ["y"]}'
