@@ -620,3 +620,15 @@ def _venv_bin() -> str:
     import sys
 
     return str(Path(sys.executable).parent)
+
+
+def wait_for_lock_holder(state: Path, pid: int, timeout: float = 120.0) -> None:
+    """Wait until process ``pid`` holds the state dir's lock (its pid is in the lock file), so a
+    second tick started now overlaps it whatever the machine's load."""
+    lock = state / "lock"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if lock.exists() and lock.read_text().strip() == str(pid):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} never took {lock}")

@@ -27,7 +27,15 @@ import yaml
 from cyclotron_py.store import Store
 
 from .fleet import Fleet, _free_port
-from .sync_helpers import TEST_CATALOG, RunDirs, pip_install, pip_version, pushed_manifest, write_inventory
+from .sync_helpers import (
+    TEST_CATALOG,
+    RunDirs,
+    pip_install,
+    pip_version,
+    pushed_manifest,
+    wait_for_lock_holder,
+    write_inventory,
+)
 
 # Every test starts from users with nothing installed or configured (conftest's clean_fleet).
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_fleet")]
@@ -269,11 +277,13 @@ def test_kill_9_mid_install_next_tick_marks_it_abandoned_and_regathers_before_pl
 def test_two_ticks_at_once_exactly_one_runs(ssh_fleet: Fleet, dirs: RunDirs, state: Path, tmp_path: Path) -> None:
     inventory = pair_inventory(ssh_fleet, tmp_path / "inventory")
     configure_tick(state, inventory, dirs, playbook="gather")
-    procs = [
-        subprocess.Popen([*CYCLOTRON, "tick", "--now", "2026-12-01T10:00:00Z"], cwd=REPO, env=_env(ssh_fleet, state),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        for _ in range(2)
-    ]
+    procs = []
+    for _ in range(2):
+        procs.append(subprocess.Popen([*CYCLOTRON, "tick", "--now", "2026-12-01T10:00:00Z"], cwd=REPO,
+                                      env=_env(ssh_fleet, state), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      stdin=subprocess.DEVNULL, text=True))
+        if len(procs) == 1:  # the second starts while the first holds the lock, however loaded the machine
+            wait_for_lock_holder(state, procs[0].pid)
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     waited = [i for i, out in enumerate(outputs) if "already running (pid" in out]

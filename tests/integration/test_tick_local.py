@@ -19,6 +19,8 @@ import yaml
 from cyclotron_py.cli import main
 from cyclotron_py.store import Store
 
+from .sync_helpers import wait_for_lock_holder
+
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 CYCLOTRON = [sys.executable, "-m", "cyclotron_py.cli"]
@@ -78,8 +80,12 @@ def test_schedule_before_at_after_due_and_after_a_long_gap(state: Path) -> None:
 
 def test_two_ticks_at_once_exactly_one_runs(state: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    procs = [subprocess.Popen([*CYCLOTRON, "tick", "--now", "2026-12-01T10:00:00Z"], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = []
+    for _ in range(2):
+        procs.append(subprocess.Popen([*CYCLOTRON, "tick", "--now", "2026-12-01T10:00:00Z"], cwd=REPO, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        if len(procs) == 1:  # the second starts while the first holds the lock, however loaded the machine
+            wait_for_lock_holder(state, procs[0].pid)
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0]
     already = [out for out, _err in outputs if "already running (pid" in out]
