@@ -48,9 +48,11 @@ KNOWN_MCP_TOOLS: dict[str, list[str]] = {
 def _plain(value: Any) -> Any:
     """Subclasses of str, int, float, list and dict (Ansible's tagged values in an action plugin) as
     their plain type: msgspec encodes only the exact built-in types."""
-    for plain in (str, bool, int, float, list, dict):
-        if isinstance(value, plain):
-            return plain(value)
+    converters: tuple[tuple[type, Any], ...] = ((str, str), (bool, bool), (int, int), (float, float),
+                                               (list, list), (dict, dict))
+    for kind, convert in converters:
+        if isinstance(value, kind):
+            return convert(value)
     raise NotImplementedError(f"cannot encode {type(value).__name__}")
 
 
