@@ -17,6 +17,7 @@ from .repo import (
     CLUSTER_FILE,
     ExchangeRepo,
     PublishResult,
+    TreeContents,
     dumps,
     read_statuses,
     validated_manifests,
@@ -48,6 +49,11 @@ def fleet_gaps(manifests: Mapping[str, Manifest]) -> tuple[dict[str, list[dict[s
         matrix = capability_matrix(list(manifests.values()))
     except ManifestError:
         return {}, {}
+    return matrix_gaps(matrix)
+
+
+def matrix_gaps(matrix: Mapping[str, Any]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
+    """Per host, its gaps and coverage from a comparison already made (a pull's plan has one)."""
     gaps = {
         host: [{"id": r["id"], "reason": r["reason"], "version": r.get("version") or r.get("source_version"),
                 "from_host": r["from_host"], "manager": r["manager"]} for r in recs]
@@ -55,6 +61,32 @@ def fleet_gaps(manifests: Mapping[str, Manifest]) -> tuple[dict[str, list[dict[s
     }
     coverage = {h: float(c["percent"]) for h, c in (matrix.get("coverage") or {}).get("by_host", {}).items()}
     return gaps, coverage
+
+
+@dataclass
+class ExchangeRead:
+    """The repository as one read saw it: reached or not, the tree at HEAD (the remote's branch
+    with our unpushed commits on top), every valid manifest and a line per file refused."""
+
+    online: bool
+    contents: TreeContents
+    manifests: dict[str, Manifest]
+    manifest_problems: list[str]
+
+    @property
+    def problems(self) -> list[str]:
+        return [*self.contents.problems, *self.manifest_problems]
+
+
+def read_exchange(repo: ExchangeRepo, *, fetch: bool = True) -> ExchangeRead:
+    """Fetch (unless the caller just did), bring the local branch onto the remote's and read the
+    tree; the caller holds ``repo.opened()``."""
+    online = repo.fetch() if fetch else repo.reachable
+    if online:
+        repo.integrate()
+    contents = repo.read_tree("HEAD")
+    manifests, problems = validated_manifests(contents)
+    return ExchangeRead(online, contents, manifests, problems)
 
 
 @dataclass
@@ -100,26 +132,29 @@ def publish(
     expected_every: float | None = None,
     now: datetime | None = None,
     fetch: bool = True,
+    read: ExchangeRead | None = None,
+    fleet: tuple[dict[str, list[dict[str, Any]]], dict[str, float]] | None = None,
 ) -> PublishResult:
     """Write hosts/<host>/ (manifest.json, status.json, STATUS.md) and CLUSTER_STATUS.md, commit
     only if something changed, and push (see ExchangeRepo.push). Never raises for an unreachable
     remote: the result says how many commits wait and since when. ``fetch=False``: the caller
-    has just fetched (pull); the push still fetches again before it pushes anything."""
+    has just fetched (pull); the push still fetches again before it pushes anything. A pull at
+    parity passes what it has already read (``read``) and its comparison's gaps and coverage
+    (``fleet``, from :func:`matrix_gaps`), so neither is done twice."""
     stamp = now or utc_now()
     host = repo.host
     with repo.opened():
-        online = repo.fetch() if fetch else repo.reachable
-        if online:
-            repo.integrate()
-        contents = repo.read_tree("HEAD")
-        manifests, manifest_problems = validated_manifests(contents)
-        statuses, _ = read_statuses(contents)
+        if read is None:
+            read = read_exchange(repo, fetch=fetch)
+        online = read.online
+        manifests = dict(read.manifests)
+        statuses, _ = read_statuses(read.contents)
         old_manifest = manifests.get(host)
         if manifest is not None:
             manifests[host] = manifest
         current = manifest or old_manifest
-        gaps, coverage = fleet_gaps(manifests)
-        view = _FleetView(gaps, coverage, manifest_problems)
+        gaps, coverage = fleet if fleet is not None else fleet_gaps(manifests)
+        view = _FleetView(gaps, coverage, read.manifest_problems)
         if status is None:
             document = current.model_dump(mode="json") if current else None
             status = build_status(host, manifest=document, store=store, phase=phase, gaps=gaps.get(host, []),
@@ -179,9 +214,16 @@ def fetch_manifests(repo: ExchangeRepo, into: Path, *, skip: str = "") -> tuple[
         contents = repo.read_tree(ref)
         manifests, problems = validated_manifests(contents, skip=skip)
         problems = [*contents.problems, *problems]
-        into.mkdir(parents=True, exist_ok=True)
-        for host, manifest in manifests.items():
-            atomic_write_text(into / f"{host}.json", manifest_text(manifest))
+        write_manifests(manifests, into)
         for problem in problems:
             repo.event("fetch-manifest", "refused", problem)
         return sorted(manifests), problems, online
+
+
+def write_manifests(manifests: Mapping[str, Manifest], into: Path, *, skip: str = "") -> list[str]:
+    """``into/<host>.json`` for each manifest but ``skip``'s; the hosts written."""
+    into.mkdir(parents=True, exist_ok=True)
+    for host, manifest in manifests.items():
+        if host != skip:
+            atomic_write_text(into / f"{host}.json", manifest_text(manifest))
+    return sorted(h for h in manifests if h != skip)
