@@ -100,7 +100,14 @@ class ExchangeRepo:
         self.settings = settings or ExchangeSettings()
         self.branch = self.settings.branch
         self.dir = cache_dir_for(state, url)
-        self.git = Git(self.dir, identity=(f"cyclotron {host}", f"cyclotron@{host}"))
+        options: tuple[str, ...] = ()
+        if self.settings.ca_file:
+            ca = Path(self.settings.ca_file).expanduser()
+            if not ca.is_file():
+                raise ExchangeError(f"exchange_git.ca_file {str(ca)!r} in config.yml is not a file: give the PEM file "
+                                    "of the CA that signed the https:// remote's certificate")
+            options = ("-c", f"http.sslCAInfo={ca.resolve()}")
+        self.git = Git(self.dir, identity=(f"cyclotron {host}", f"cyclotron@{host}"), options=options)
         self.events: list[dict[str, Any]] = []
         self.on_event: Callable[[dict[str, Any]], None] | None = None
         self.reachable = True
