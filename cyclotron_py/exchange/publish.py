@@ -13,6 +13,7 @@ from ..errors import ManifestError
 from ..manifest_io import atomic_write_text, manifest_text
 from ..models import Manifest
 from ..store import Store, parse_iso, utc_now
+from .inputs import ExchangeInputs, read_inputs
 from .repo import (
     CLUSTER_FILE,
     ExchangeRepo,
@@ -70,23 +71,34 @@ class ExchangeRead:
 
     online: bool
     contents: TreeContents
-    manifests: dict[str, Manifest]
-    manifest_problems: list[str]
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+    manifest_problems: list[str] = field(default_factory=list)
+    # policy/ and catalog/ (when read with inputs=True)
+    inputs: ExchangeInputs = field(default_factory=ExchangeInputs)
 
     @property
     def problems(self) -> list[str]:
-        return [*self.contents.problems, *self.manifest_problems]
+        return [*self.contents.problems, *self.manifest_problems, *self.inputs.problems]
+
+    def validate(self) -> None:
+        """Every host's manifest through the validator (the CPU-heavy part of a read)."""
+        self.manifests, self.manifest_problems = validated_manifests(self.contents)
 
 
-def read_exchange(repo: ExchangeRepo, *, fetch: bool = True) -> ExchangeRead:
+def read_exchange(repo: ExchangeRepo, *, fetch: bool = True, validate: bool = True,
+                  inputs: bool = False) -> ExchangeRead:
     """Fetch (unless the caller just did), bring the local branch onto the remote's and read the
-    tree; the caller holds ``repo.opened()``."""
+    tree (with ``inputs``: policy/ and catalog/ too); the caller holds ``repo.opened()``.
+    ``validate=False``: the caller calls ``validate()`` later (a pull, while its gather runs)."""
     online = repo.fetch() if fetch else repo.reachable
     if online:
         repo.integrate()
-    contents = repo.read_tree("HEAD")
-    manifests, problems = validated_manifests(contents)
-    return ExchangeRead(online, contents, manifests, problems)
+    read = ExchangeRead(online, repo.read_tree("HEAD", inputs=inputs))
+    if inputs:
+        read.inputs = read_inputs(read.contents.inputs)
+    if validate:
+        read.validate()
+    return read
 
 
 @dataclass
@@ -206,15 +218,20 @@ def describe(result: PublishResult) -> str:
 
 
 def fetch_manifests(repo: ExchangeRepo, into: Path, *, skip: str = "") -> tuple[list[str], list[str], bool]:
-    """Copy every host's valid manifest to ``into/<host>.json``; (hosts written, problems, remote reached).
-    Offline, the last fetched copy is used."""
+    """Copy every host's valid manifest to ``into/<host>.json``, and the exchange's valid policies and
+    catalog extension to ``into/policy.yml`` and ``into/catalog.yml``; (hosts written, problems,
+    remote reached). Offline, the last fetched copy is used."""
     with repo.opened():
         online = repo.fetch()
-        ref = repo.remote_ref
-        contents = repo.read_tree(ref)
+        contents = repo.read_tree(repo.remote_ref, inputs=True)
         manifests, problems = validated_manifests(contents, skip=skip)
-        problems = [*contents.problems, *problems]
+        inputs = read_inputs(contents.inputs)
+        problems = [*contents.problems, *problems, *inputs.problems]
         write_manifests(manifests, into)
+        for old in ("policy.yml", "catalog.yml"):  # only this fetch's
+            (into / old).unlink(missing_ok=True)
+        for path in inputs.write(into):
+            repo.event("fetch-input", "ok", f"{', '.join(inputs.used)} -> {path.name}")
         for problem in problems:
             repo.event("fetch-manifest", "refused", problem)
         return sorted(manifests), problems, online

@@ -21,6 +21,7 @@ started are recorded as any ``cyclotron run``.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import threading
@@ -75,7 +76,6 @@ def local_inventory(path: Path, host: str) -> Path:
 def pull(store: Store, state: Path, request: PullRequest, *, say: Callable[[str], Any] = print) -> PullResult:
     """One pull cycle; the caller holds the state dir's lock."""
     repo = request.repo
-    reader = _Reading(repo)  # first: the fetch starts now
     host = repo.host
     work = state / "pull"
     dirs = {name: work / name for name in ("manifests", "plans", "generated", "reports")}
@@ -87,18 +87,38 @@ def pull(store: Store, state: Path, request: PullRequest, *, say: Callable[[str]
     for old in dirs["manifests"].glob("*.json"):
         old.unlink()
     inventory = settings.inventory or str(local_inventory(work / "inventory.yml", host))
-    local = ["-e", "ansible_connection=local", *settings.extra_args]
     # Exchange steps are recorded at the end, from this thread: one store connection holds one
-    # transaction at a time, and the reader and the early publish run beside the runner.
+    # transaction at a time, and the validation and the early publish run beside the runner.
     early = _EarlyPublish(repo, request)
     sync: RunResult | None = None
+    fetched: list[str] = []
+    refused: list[str] = []
     try:
-        # The manifests here are validated by the reader (fetched) and the planner (this host's).
-        gather = execute(store, replace(
-            settings, playbook="gather", inventory=inventory, due=None, limit=host,
-            extra_args=["-e", f"cyclotron_manifest_dir={dirs['manifests']}", "--skip-tags", "validate", *local],
-        ), state)
+        # The gather starts at once, with the exchange's policy/ and catalog/ as the last pull used
+        # them; the fetch and the validation run beside it. Should the fetch bring other ones (a
+        # person changed them), the gather runs again with those.
+        reader = _Reading(repo)
+        vars_file = work / "exchange-vars.json"
+        known = _used_vars(vars_file)
+        extra = [*settings.extra_args]
+
+        def gather_now(values: Mapping[str, Any]) -> RunResult:
+            return execute(store, replace(
+                settings, playbook="gather", inventory=inventory, due=None, limit=host,
+                # The manifests are validated by the reader (fetched) and the planner (this host's).
+                extra_args=["-e", f"cyclotron_manifest_dir={dirs['manifests']}", "--skip-tags", "validate",
+                            "-e", "ansible_connection=local", *_input_vars(values, vars_file), *extra],
+            ), state)
+
+        gather = gather_now(known)
         read = reader.result()
+        inputs = read.inputs.extra_vars(host)
+        if inputs != known:
+            say("the exchange's policy/ or catalog/ changed: gathering again with them")
+            gather = gather_now(inputs)
+        local = ["-e", "ansible_connection=local", *_input_vars(inputs, vars_file), *extra]
+        if read.inputs.used:
+            say(f"using {', '.join(read.inputs.used)} from the exchange")
         from .publish import matrix_gaps, publish, write_manifests
 
         fetched = write_manifests(read.manifests, dirs["manifests"], skip=host)
@@ -141,7 +161,6 @@ def pull(store: Store, state: Path, request: PullRequest, *, say: Callable[[str]
                                 expected_every=request.expected_every)
         say(f"published {host}: {published.message}")
     except CyclotronError as exc:
-        reader.wait()
         early.wait()
         store.record_exchange_events(run_id, repo.events)
         store.finish_run(run_id, "failed", 1, message=str(exc)[:4000])
@@ -215,8 +234,29 @@ def _gathered(state: RunState, host: str) -> dict[str, Any] | None:
     return None
 
 
+def _used_vars(path: Path) -> dict[str, Any]:
+    """The exchange's variables the last pull passed (its -e @file), {} without one."""
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def _input_vars(values: Mapping[str, Any], path: Path) -> list[str]:
+    """``-e @file`` with the exchange's catalog and this host's policy (plain data, checked to hold
+    no template markup), or nothing when the exchange has neither."""
+    if not values:
+        path.unlink(missing_ok=True)
+        return []
+    if _used_vars(path) != values:
+        atomic_write_text(path, json.dumps(values, sort_keys=True), mode=0o600)
+    return ["-e", f"@{path}"]
+
+
 class _Reading:
-    """The exchange fetched, integrated and read in a thread, while the gather runs."""
+    """The exchange fetched, integrated, read and validated in a thread while the gather runs, and
+    what planning needs loaded meanwhile."""
 
     def __init__(self, repo: ExchangeRepo) -> None:
         self.repo = repo
@@ -230,8 +270,7 @@ class _Reading:
             from .publish import read_exchange
 
             with self.repo.opened():
-                self.value = read_exchange(self.repo)
-            # While the gather still runs: what planning needs, loaded now rather than after it.
+                self.value = read_exchange(self.repo, inputs=True)
             from ..catalog import load_catalog
             from ..sync import plan_fleet  # noqa: F401
 
@@ -239,11 +278,8 @@ class _Reading:
         except BaseException as exc:  # re-raised in the caller's thread
             self.error = exc
 
-    def wait(self) -> None:
-        self.thread.join()
-
     def result(self) -> ExchangeRead:
-        self.wait()
+        self.thread.join()
         if self.error is not None:
             raise self.error
         assert self.value is not None
