@@ -117,3 +117,22 @@ def test_a_pull_plans_with_the_exchanges_policy(
     _commit_files(pca["remote"], tmp_path / "admin", {"policy/fleet.yml": yaml.safe_dump({"pcb": {}})})
     assert _pull(monkeypatch, pcb, "pcb") == 0
     assert "cycalpha" in _packages(pcb["venv"])
+
+
+def test_the_inventorys_own_policy_reaches_a_pull_at_parity(
+    pcs: dict[str, dict[str, Path]], monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The plan is made after gather.yml alone, from what the gather reported: the inventory's
+    cyclotron_policy (a template, here) must reach it as it reaches sync.yml's plan step."""
+    pca, pcb = pcs["pca"], pcs["pcb"]
+    assert _pull(monkeypatch, pca, "pca") == 0
+    inventory = yaml.safe_load(pcb["inventory"].read_text())
+    host_vars = inventory["all"]["hosts"]["pcb"]
+    host_vars.update(cyclotron_never="pip:cycalpha", cyclotron_policy={"exclude": ["{{ cyclotron_never }}"]})
+    pcb["inventory"].write_text(yaml.safe_dump(inventory))
+    capsys.readouterr()
+    assert _pull(monkeypatch, pcb, "pcb") == 0
+    assert "cycalpha" not in _packages(pcb["venv"])
+    with Store.open(pcb["state"]) as store:
+        assert [r["kind"] for r in reversed(store.runs())] == ["pull", "gather"]
