@@ -58,9 +58,11 @@ class ExchangeInputs:
         return out
 
     def write(self, directory: Path) -> list[Path]:
-        """``policy.yml`` / ``catalog.yml`` for ``cyclotron plan --policy`` / ``matrix --catalog``."""
+        """``policy.yml`` for ``cyclotron plan|matrix --policy``; ``catalog.yml`` for ``cyclotron matrix
+        --catalog`` and ``ansible-playbook -e @catalog.yml`` (it holds ``cyclotron_catalog:``)."""
         written = []
-        for name, data in (("policy.yml", self.policies), ("catalog.yml", self.catalog)):
+        catalog = {"cyclotron_catalog": self.catalog} if self.catalog else None
+        for name, data in (("policy.yml", self.policies), ("catalog.yml", catalog)):
             if data:
                 path = directory / name
                 atomic_write_text(path, "# from the exchange repository, validated by cyclotron exchange fetch\n"

@@ -81,7 +81,7 @@ def test_fetch_uses_the_good_policy_and_catalog_files_and_reports_each_bad_one(
     assert yaml.safe_load((out_dir / "policy.yml").read_text()) == {
         "all": {"exclude": ["tag:games"]}, "laptop": {"ignore": ["command:*"]}}
     catalog = yaml.safe_load((out_dir / "catalog.yml").read_text())
-    assert list(catalog["capabilities"]) == ["cyctool"]
+    assert list(catalog["cyclotron_catalog"]["capabilities"]) == ["cyctool"]
     assert not Path("/tmp/pwned-by-exchange-catalog").exists()
     # What fetch wrote is what the rest of Cyclotron reads.
     assert main(["matrix", str(out_dir), "--policy", str(out_dir / "policy.yml"),
