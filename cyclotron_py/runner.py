@@ -95,6 +95,8 @@ class RunState:
     open_gaps: dict[str, set[str]] = field(default_factory=dict)
     # what the plan held back: awaiting approval or rejected by a person
     held: list[ItemOutcome] = field(default_factory=list)
+    # host -> what its plan depends on besides manifests (cyclotron_gather's plan_inputs; pull plans with it)
+    plan_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def host(self, name: str) -> HostProgress:
         if name not in self.hosts:
@@ -164,6 +166,8 @@ def _read_result(state: RunState, host: str, action: str, res: Mapping[str, Any]
         state.host(host).items_done = len(facts["cyclotron_outcomes"])
     elif short == "cyclotron_gather" and isinstance(res.get("manifest"), Mapping):
         state.manifests.append(dict(res["manifest"]))
+        if isinstance(res.get("plan_inputs"), Mapping):
+            state.plan_inputs[host] = dict(res["plan_inputs"])
     elif short == "cyclotron_plan":
         plan = res.get("plan") or {}
         state.plan_id = str(plan.get("plan_id") or state.plan_id)

@@ -10,11 +10,9 @@ from typing import Any
 from ..daemon import load_config
 from ..errors import CyclotronError
 from ..exchange.config import ExchangeSettings, default_host
-from ..exchange.publish import fetch_manifests, publish
 from ..exchange.repo import ExchangeError, ExchangeRepo
 from ..models import Manifest
 from ..store import Store, state_dir, utc_now
-from ..validate import format_report, validate_file
 
 
 def add_parser(subparsers: Any) -> None:
@@ -51,10 +49,10 @@ def exchange_repo(args: argparse.Namespace, state: Path) -> tuple[ExchangeRepo, 
 
 
 def load_manifest(path: str, host: str) -> Manifest:
+    from ..validate import FileResult, format_report, validate_file
+
     manifest, problems = validate_file(path)
     if manifest is None:
-        from ..validate import FileResult
-
         raise ExchangeError("the manifest to publish is invalid:\n"
                             + format_report([FileResult(path, None, problems)], color=False))
     if manifest.host != host:
@@ -81,6 +79,8 @@ def record(store: Store, kind: str, mode: str, repo: ExchangeRepo, status: str, 
 
 
 def run_publish(args: argparse.Namespace) -> int:
+    from ..exchange.publish import publish
+
     state = state_dir()
     repo, _, every = exchange_repo(args, state)
     with Store.open(state) as store:
@@ -103,6 +103,8 @@ def _stored_manifest(store: Store, host: str) -> Manifest | None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    from ..exchange.publish import fetch_manifests
+
     state = state_dir()
     repo, _, _ = exchange_repo(args, state)
     hosts, problems, online = fetch_manifests(repo, Path(args.into))

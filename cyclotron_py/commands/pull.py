@@ -18,10 +18,10 @@ from .run import print_summary
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "pull", help="one self-managing cycle through the exchange repository (like ansible-pull)",
-        description="Takes the lock, fetches every host's manifest from the exchange repository (each validated), "
-        "runs sync.yml on this machine alone with the local connection (gather, compare, plan for this host, "
-        "install with verify and rollback as the mode allows, gather again), and publishes this host's manifest "
-        "and status. Exit codes as cyclotron run.",
+        description="Takes the lock, gathers this machine with the local connection while it fetches every host's "
+        "manifest from the exchange repository (each validated), compares and plans for this host; only when there "
+        "is something to install, runs sync.yml on this machine alone (install with verify and rollback as the "
+        "mode allows, gather again); publishes this host's manifest and status. Exit codes as cyclotron run.",
     )
     parser.add_argument("--repo", default="", help="the exchange repository (default: exchange_git.repo in config.yml)")
     parser.add_argument("--host", default="", help="this machine's name (default: exchange_git.host, else hostname)")
@@ -57,7 +57,7 @@ def run_locked(args: argparse.Namespace, state: Any, *, now: Any = None, due: An
     with Store.open(state) as store:
         store.abandon_dead_runs(now=now or utc_now())
         result = pull(store, state, request, say=lambda line: print(line, flush=True))
-        if result.sync:
-            print_summary(result.sync.state, result.sync.run_id, result.sync.status, result.sync.exit_code)
+        if result.run:
+            print_summary(result.run.state, result.run.run_id, result.run.status, result.run.exit_code)
     print(f"pull run {result.run_id}: exit {result.exit_code}")
     return result.exit_code

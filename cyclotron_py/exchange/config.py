@@ -28,6 +28,8 @@ class ExchangeSettings(BaseModel):
     host: str = Field(default="", description="This machine's name in the exchange (default: its hostname).")
     branch: str = Field(default="main", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
     inventory: str = Field(default="", description="An inventory holding this host's variables (pull).")
+    ca_file: str = Field(default="", description="PEM file of the CA that signed an https:// remote's certificate "
+                         "(git's http.sslCAInfo; GIT_SSL_CAINFO in the environment does the same).")
     retry: RetrySettings = Field(default_factory=RetrySettings)
     # A status whose only change is its heartbeat is committed again once the heartbeat is this old.
     heartbeat_every: float = Field(default=600.0, ge=0, description="Seconds between heartbeat-only commits.")

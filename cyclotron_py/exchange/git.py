@@ -59,16 +59,18 @@ def git_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 class Git:
     """Runs git in one work tree with the safe options; ``GitError`` on failure."""
 
-    def __init__(self, work_tree: Path, *, timeout: float = 120.0, identity: tuple[str, str] | None = None) -> None:
+    def __init__(self, work_tree: Path, *, timeout: float = 120.0, identity: tuple[str, str] | None = None,
+                 options: Sequence[str] = ()) -> None:
         self.work_tree = work_tree
         self.timeout = timeout
         self.identity = identity
+        self.options = tuple(options)  # more "-c name=value" pairs (the exchange's CA file)
         self.env = git_environment()
 
     def __call__(
         self, *args: str, check: bool = True, input: bytes | None = None
     ) -> subprocess.CompletedProcess[bytes]:
-        argv = ["git", *SAFE_OPTIONS]
+        argv = ["git", *SAFE_OPTIONS, *self.options]
         if self.identity:
             argv += ["-c", f"user.name={self.identity[0]}", "-c", f"user.email={self.identity[1]}"]
         argv += ["-C", str(self.work_tree), *args]

@@ -13,10 +13,12 @@ from ..errors import ManifestError
 from ..manifest_io import atomic_write_text, manifest_text
 from ..models import Manifest
 from ..store import Store, parse_iso, utc_now
+from .inputs import ExchangeInputs, read_inputs
 from .repo import (
     CLUSTER_FILE,
     ExchangeRepo,
     PublishResult,
+    TreeContents,
     dumps,
     read_statuses,
     validated_manifests,
@@ -48,6 +50,11 @@ def fleet_gaps(manifests: Mapping[str, Manifest]) -> tuple[dict[str, list[dict[s
         matrix = capability_matrix(list(manifests.values()))
     except ManifestError:
         return {}, {}
+    return matrix_gaps(matrix)
+
+
+def matrix_gaps(matrix: Mapping[str, Any]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
+    """Per host, its gaps and coverage from a comparison already made (a pull's plan has one)."""
     gaps = {
         host: [{"id": r["id"], "reason": r["reason"], "version": r.get("version") or r.get("source_version"),
                 "from_host": r["from_host"], "manager": r["manager"]} for r in recs]
@@ -55,6 +62,43 @@ def fleet_gaps(manifests: Mapping[str, Manifest]) -> tuple[dict[str, list[dict[s
     }
     coverage = {h: float(c["percent"]) for h, c in (matrix.get("coverage") or {}).get("by_host", {}).items()}
     return gaps, coverage
+
+
+@dataclass
+class ExchangeRead:
+    """The repository as one read saw it: reached or not, the tree at HEAD (the remote's branch
+    with our unpushed commits on top), every valid manifest and a line per file refused."""
+
+    online: bool
+    contents: TreeContents
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+    manifest_problems: list[str] = field(default_factory=list)
+    # policy/ and catalog/ (when read with inputs=True)
+    inputs: ExchangeInputs = field(default_factory=ExchangeInputs)
+
+    @property
+    def problems(self) -> list[str]:
+        return [*self.contents.problems, *self.manifest_problems, *self.inputs.problems]
+
+    def validate(self) -> None:
+        """Every host's manifest through the validator (the CPU-heavy part of a read)."""
+        self.manifests, self.manifest_problems = validated_manifests(self.contents)
+
+
+def read_exchange(repo: ExchangeRepo, *, fetch: bool = True, validate: bool = True,
+                  inputs: bool = False) -> ExchangeRead:
+    """Fetch (unless the caller just did), bring the local branch onto the remote's and read the
+    tree (with ``inputs``: policy/ and catalog/ too); the caller holds ``repo.opened()``.
+    ``validate=False``: the caller calls ``validate()`` later (a pull, while its gather runs)."""
+    online = repo.fetch() if fetch else repo.reachable
+    if online:
+        repo.integrate()
+    read = ExchangeRead(online, repo.read_tree("HEAD", inputs=inputs))
+    if inputs:
+        read.inputs = read_inputs(read.contents.inputs)
+    if validate:
+        read.validate()
+    return read
 
 
 @dataclass
@@ -100,26 +144,29 @@ def publish(
     expected_every: float | None = None,
     now: datetime | None = None,
     fetch: bool = True,
+    read: ExchangeRead | None = None,
+    fleet: tuple[dict[str, list[dict[str, Any]]], dict[str, float]] | None = None,
 ) -> PublishResult:
     """Write hosts/<host>/ (manifest.json, status.json, STATUS.md) and CLUSTER_STATUS.md, commit
     only if something changed, and push (see ExchangeRepo.push). Never raises for an unreachable
     remote: the result says how many commits wait and since when. ``fetch=False``: the caller
-    has just fetched (pull); the push still fetches again before it pushes anything."""
+    has just fetched (pull); the push still fetches again before it pushes anything. A pull at
+    parity passes what it has already read (``read``) and its comparison's gaps and coverage
+    (``fleet``, from :func:`matrix_gaps`), so neither is done twice."""
     stamp = now or utc_now()
     host = repo.host
     with repo.opened():
-        online = repo.fetch() if fetch else repo.reachable
-        if online:
-            repo.integrate()
-        contents = repo.read_tree("HEAD")
-        manifests, manifest_problems = validated_manifests(contents)
-        statuses, _ = read_statuses(contents)
+        if read is None:
+            read = read_exchange(repo, fetch=fetch)
+        online = read.online
+        manifests = dict(read.manifests)
+        statuses, _ = read_statuses(read.contents)
         old_manifest = manifests.get(host)
         if manifest is not None:
             manifests[host] = manifest
         current = manifest or old_manifest
-        gaps, coverage = fleet_gaps(manifests)
-        view = _FleetView(gaps, coverage, manifest_problems)
+        gaps, coverage = fleet if fleet is not None else fleet_gaps(manifests)
+        view = _FleetView(gaps, coverage, read.manifest_problems)
         if status is None:
             document = current.model_dump(mode="json") if current else None
             status = build_status(host, manifest=document, store=store, phase=phase, gaps=gaps.get(host, []),
@@ -171,17 +218,29 @@ def describe(result: PublishResult) -> str:
 
 
 def fetch_manifests(repo: ExchangeRepo, into: Path, *, skip: str = "") -> tuple[list[str], list[str], bool]:
-    """Copy every host's valid manifest to ``into/<host>.json``; (hosts written, problems, remote reached).
-    Offline, the last fetched copy is used."""
+    """Copy every host's valid manifest to ``into/<host>.json``, and the exchange's valid policies and
+    catalog extension to ``into/policy.yml`` and ``into/catalog.yml``; (hosts written, problems,
+    remote reached). Offline, the last fetched copy is used."""
     with repo.opened():
         online = repo.fetch()
-        ref = repo.remote_ref
-        contents = repo.read_tree(ref)
+        contents = repo.read_tree(repo.remote_ref, inputs=True)
         manifests, problems = validated_manifests(contents, skip=skip)
-        problems = [*contents.problems, *problems]
-        into.mkdir(parents=True, exist_ok=True)
-        for host, manifest in manifests.items():
-            atomic_write_text(into / f"{host}.json", manifest_text(manifest))
+        inputs = read_inputs(contents.inputs)
+        problems = [*contents.problems, *problems, *inputs.problems]
+        write_manifests(manifests, into)
+        for old in ("policy.yml", "catalog.yml"):  # only this fetch's
+            (into / old).unlink(missing_ok=True)
+        for path in inputs.write(into):
+            repo.event("fetch-input", "ok", f"{', '.join(inputs.used)} -> {path.name}")
         for problem in problems:
             repo.event("fetch-manifest", "refused", problem)
         return sorted(manifests), problems, online
+
+
+def write_manifests(manifests: Mapping[str, Manifest], into: Path, *, skip: str = "") -> list[str]:
+    """``into/<host>.json`` for each manifest but ``skip``'s; the hosts written."""
+    into.mkdir(parents=True, exist_ok=True)
+    for host, manifest in manifests.items():
+        if host != skip:
+            atomic_write_text(into / f"{host}.json", manifest_text(manifest))
+    return sorted(h for h in manifests if h != skip)

@@ -35,6 +35,7 @@ from ..validate.reading import _decode, _parse_json
 from .config import ExchangeSettings
 from .git import Git, GitError, redact_urls
 from .guard import check_files
+from .inputs import INPUT_DIRS, INPUT_SUFFIXES, MAX_INPUT_BYTES
 
 HOST_FILES = ("manifest.json", "status.json", "STATUS.md")
 CLUSTER_FILE = "CLUSTER_STATUS.md"
@@ -58,6 +59,8 @@ class HostFiles:
 class TreeContents:
     hosts: dict[str, HostFiles]
     problems: list[str]
+    # policy/ and catalog/ files (repository path -> bytes), when read_tree was asked for them
+    inputs: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,7 +103,14 @@ class ExchangeRepo:
         self.settings = settings or ExchangeSettings()
         self.branch = self.settings.branch
         self.dir = cache_dir_for(state, url)
-        self.git = Git(self.dir, identity=(f"cyclotron {host}", f"cyclotron@{host}"))
+        options: tuple[str, ...] = ()
+        if self.settings.ca_file:
+            ca = Path(self.settings.ca_file).expanduser()
+            if not ca.is_file():
+                raise ExchangeError(f"exchange_git.ca_file {str(ca)!r} in config.yml is not a file: give the PEM file "
+                                    "of the CA that signed the https:// remote's certificate")
+            options = ("-c", f"http.sslCAInfo={ca.resolve()}")
+        self.git = Git(self.dir, identity=(f"cyclotron {host}", f"cyclotron@{host}"), options=options)
         self.events: list[dict[str, Any]] = []
         self.on_event: Callable[[dict[str, Any]], None] | None = None
         self.reachable = True
@@ -192,19 +202,28 @@ class ExchangeRepo:
 
     # ------------------------------------------------------------------ reading
 
-    def read_tree(self, ref: str = "HEAD", names: tuple[str, ...] = HOST_FILES) -> TreeContents:
+    def read_tree(self, ref: str = "HEAD", names: tuple[str, ...] = HOST_FILES, *,
+                  inputs: bool = False) -> TreeContents:
         """Every host's files (those in ``names``) at ``ref`` from git's objects, each path, mode and
-        name checked."""
+        name checked; with ``inputs``, the files of policy/ and catalog/ too."""
         if not self._has(ref):
             return TreeContents({}, [])
         listing = self.git("ls-tree", "-r", "-z", "--full-tree", "-l", ref).stdout.decode("utf-8", "replace")
         hosts: dict[str, HostFiles] = {}
         problems: list[str] = []
         wanted: list[tuple[str, str, str]] = []
+        extra: list[tuple[str, str]] = []
         for entry in filter(None, listing.split("\0")):
             meta, _, path = entry.partition("\t")
             mode, kind, sha, size = (meta.split() + ["", "", "", ""])[:4]
             parts = path.split("/")
+            if parts[0] in INPUT_DIRS and inputs:
+                problem = _input_problem(path, parts, mode, kind, size)
+                if problem:
+                    problems.append(f"{path}: {problem}: refused")
+                else:
+                    extra.append((path, sha))
+                continue
             if parts[0] != "hosts":
                 if parts[-1] in HOST_FILES:
                     problems.append(f"{path}: not under hosts/<host>/: refused")
@@ -225,10 +244,10 @@ class ExchangeRepo:
                 problems.append(f"{path}: {int(size)} bytes, too large: refused")
             elif parts[2] in names:
                 wanted.append((host, parts[2], sha))
-        blobs = self._blobs([sha for _, _, sha in wanted])
+        blobs = self._blobs([sha for _, _, sha in wanted] + [sha for _, sha in extra])
         for host, name, sha in wanted:
             hosts.setdefault(host, HostFiles(host)).files[name] = blobs[sha]
-        return TreeContents(hosts, problems)
+        return TreeContents(hosts, problems, {path: blobs[sha] for path, sha in extra})
 
     def _blobs(self, shas: list[str]) -> dict[str, bytes]:
         """Blob contents in one ``cat-file --batch`` call."""
@@ -336,6 +355,21 @@ class ExchangeRepo:
                 self.event("push", "unreachable", str(exc), result.attempts)
         result.unpushed, result.unpushed_since = self.unpushed()
         return result
+
+
+def _input_problem(path: str, parts: list[str], mode: str, kind: str, size: str) -> str:
+    """Why a file under policy/ or catalog/ is not read, or ''."""
+    if len(parts) != 2 or not parts[1] or parts[1].startswith("."):
+        return f"only files directly in {parts[0]}/ are read"
+    if not parts[1].endswith(INPUT_SUFFIXES):
+        return f"not a {', '.join(INPUT_SUFFIXES)} file"
+    if mode == "120000":
+        return "is a symlink"
+    if kind != "blob" or mode not in _MODE_FILE:
+        return f"is not a regular file (mode {mode})"
+    if size.isdigit() and int(size) > MAX_INPUT_BYTES:
+        return f"{int(size)} bytes, too large"
+    return ""
 
 
 class _Offline(Exception):

@@ -118,6 +118,14 @@ class ActionModule(ActionBase):
             capabilities=len(manifest.capabilities),
             by_type=dict(sorted(by_type.items())),
             errors=[e.model_dump() for e in manifest.errors],
+            # What this host's plan depends on besides the manifests: `cyclotron pull` plans from the
+            # gather alone and starts sync.yml only when there is something to install.
+            plan_inputs={
+                "policy": self._templar.template(task_vars.get("cyclotron_policy")),
+                "catalog": args["catalog"] or None,
+                "domains": args["domains"] or None,
+                "approve": self._templar.template(task_vars.get("cyclotron_approve")),
+            },
         )
         if manifest.errors:
             result["warnings"] = [f"{host}: {e.source}: {e.message}" for e in manifest.errors]

@@ -90,4 +90,11 @@ errors:
   type: list
   elements: dict
   sample: [{"source": "choco", "message": "choco not found on PATH"}]
+plan_inputs:
+  description:
+    - What this host's plan depends on besides the manifests, for C(cyclotron pull), which plans from the
+      gather alone; C(policy) and C(approve) are the host's C(cyclotron_policy) and C(cyclotron_approve).
+  returned: always
+  type: dict
+  sample: {"policy": null, "catalog": null, "domains": null, "approve": "low-risk"}
 """

@@ -105,7 +105,9 @@ def test_two_pcs_reach_parity_through_the_repository_alone(
     with Store.open(pcb["state"]) as store:
         runs = store.runs(limit=10)
         kinds = [r["kind"] for r in reversed(runs)]
-        assert kinds == ["pull", "sync", "pull", "sync"]
+        # The first pull had something to install (gather, then sync.yml); the second was at
+        # parity: it gathered, planned nothing, and started no second playbook.
+        assert kinds == ["pull", "gather", "sync", "pull", "gather"]
         first_sync = next(r for r in reversed(runs) if r["kind"] == "sync")
         outcomes = store.item_outcomes(first_sync["id"], "pcb")
         assert [(o["capability_id"], o["outcome"]) for o in outcomes] == [("pip:cycalpha", "installed")]
@@ -158,7 +160,7 @@ def test_tick_with_exchange_git_runs_pull(pcs: dict[str, dict[str, Path]], monke
     assert "published pca" in tick.stdout
     with Store.open(pca["state"]) as store:
         kinds = [r["kind"] for r in reversed(store.runs())]
-        assert kinds == ["pull", "sync"]
+        assert kinds == ["pull", "gather"]  # alone in the exchange: nothing to install
         assert store.runs()[-1]["due_at"] == "2026-12-01T10:00:00Z"
     assert "hosts/pca/status.json" in git("ls-tree", "-r", "--name-only", "main", cwd=pca["remote"])
     # Not due again within the hour: the next tick waits.
@@ -212,3 +214,17 @@ def test_manual_mode_queues_approvals_locally_and_publishes_them(
     assert "## Pending approvals" in markdown and "pip:cycalpha" in markdown
     cluster = git("show", "main:CLUSTER_STATUS.md", cwd=pcb["remote"])
     assert "- pcb: `pip:cycalpha`" in cluster
+    # Queued by a pull at parity: no sync run started (nothing could be installed without a person).
+    with Store.open(pcb["state"]) as store:
+        assert [r["kind"] for r in reversed(store.runs())] == ["pull", "gather"]
+
+    # A person approves it: the next pull, still manual, acts on the approval through sync.yml.
+    assert main(["approve", "--all", "--host", "pcb"]) == 0
+    assert main(["pull", "--repo", str(pcb["remote"]), "--host", "pcb", "--mode", "manual",
+                 "-i", str(pcb["inventory"])]) == 0
+    assert "cycalpha" in _packages(pcb["venv"])
+    with Store.open(pcb["state"]) as store:
+        assert [r["kind"] for r in reversed(store.runs())] == ["pull", "gather", "pull", "gather", "sync"]
+        assert store.approvals(host="pcb") == []  # consumed by the install
+    status = json.loads(git("show", "main:hosts/pcb/status.json", cwd=pcb["remote"]))
+    assert status["gaps"] == [] and status["pending_approvals"] == []

@@ -345,3 +345,15 @@ def test_markdown_status_files_pass_the_guard_and_a_leak_in_markdown_is_caught()
     with pytest.raises(SecretLeak, match=r"STATUS\.md: key 'OPENAI_API_KEY' \(line 2\)") as caught:
         check_files({"hosts/pc1/STATUS.md": "# pc1\nOPENAI_API_KEY=abcdefgh12345678\n"})
     assert "abcdefgh12345678" not in str(caught.value)
+
+
+def test_the_runner_keeps_the_plan_inputs_a_gather_reports() -> None:
+    """pull plans from the gather alone: it needs the host's policy, catalog and approval setting."""
+    from cyclotron_py.runner import RunState, ingest
+
+    state = RunState()
+    inputs = {"policy": {"exclude": ["tag:games"]}, "catalog": None, "domains": None, "approve": "all"}
+    ingest(state, {"event": "runner_on_ok", "event_data": {
+        "host": "pc1", "task_action": "cyclotron_gather",
+        "res": {"manifest": {"host": "pc1"}, "plan_inputs": inputs}}})
+    assert state.plan_inputs == {"pc1": inputs} and state.manifests == [{"host": "pc1"}]
