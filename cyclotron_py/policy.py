@@ -153,6 +153,18 @@ _FIXES: dict[str, str] = {
 }
 
 
+# The exchange repository's policy/ (cyclotron pull) arrives under its own name, so that a host's
+# own inventory policy (trusted, and more specific than a fleet-wide file) is never overridden by it.
+EXCHANGE_POLICY_VAR = "cyclotron_exchange_policy"
+
+
+def host_policy(host_vars: Mapping[str, Any]) -> Any:
+    """The policy that applies to a host: its inventory's ``cyclotron_policy`` (group and host vars
+    merged by Ansible) when it has one, else the exchange's entry for it (or ``all``), else None."""
+    own = host_vars.get("cyclotron_policy")
+    return own if own is not None else host_vars.get(EXCHANGE_POLICY_VAR)
+
+
 def parse_policy(
     data: Policy | Mapping[str, Any] | None,
     *,

@@ -38,8 +38,10 @@ def gathered_manifests(hostvars: Mapping[str, Any], hosts: Iterable[str]) -> dic
 
 
 def host_policies(hostvars: Mapping[str, Any], hosts: Iterable[str]) -> dict[str, Any]:
-    """Each host's ``cyclotron_policy`` (group and host vars already merged by Ansible)."""
-    return {h: hostvars[h].get("cyclotron_policy") for h in hosts if h in hostvars}
+    """Each host's policy (``policy.host_policy``: the inventory's, else the exchange's)."""
+    from .policy import host_policy
+
+    return {h: host_policy(hostvars[h]) for h in hosts if h in hostvars}
 
 
 def collect_manifests(

@@ -28,6 +28,7 @@ import yaml
 from ..errors import CyclotronError
 from ..manifest_io import atomic_write_text
 from ..models import HOST_RE
+from ..policy import EXCHANGE_POLICY_VAR
 
 INPUT_DIRS = ("policy", "catalog")
 INPUT_SUFFIXES = (".yml", ".yaml", ".json")
@@ -48,13 +49,14 @@ class ExchangeInputs:
         return self.policies.get(host, self.policies.get("all"))
 
     def extra_vars(self, host: str) -> dict[str, Any]:
-        """What a pull passes to its playbooks: ``cyclotron_catalog`` and this host's ``cyclotron_policy``."""
+        """What a pull passes to its playbooks: ``cyclotron_catalog``, and this host's policy as
+        ``cyclotron_exchange_policy`` (used only when the inventory gives the host none)."""
         out: dict[str, Any] = {}
         if self.catalog:
             out["cyclotron_catalog"] = self.catalog
         policy = self.policy_for(host)
         if policy is not None:
-            out["cyclotron_policy"] = policy
+            out[EXCHANGE_POLICY_VAR] = policy
         return out
 
     def write(self, directory: Path) -> list[Path]:

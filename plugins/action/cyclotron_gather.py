@@ -25,6 +25,7 @@ from cyclotron_py.catalog import load_catalog
 from cyclotron_py.errors import CyclotronError
 from cyclotron_py.manifest_io import write_manifest
 from cyclotron_py.normalize import build_manifest
+from cyclotron_py.policy import host_policy
 
 # Options win_cyclotron_facts accepts; cyclotron_facts accepts these and more.
 _WINDOWS_OPTIONS = frozenset(
@@ -121,7 +122,7 @@ class ActionModule(ActionBase):
             # What this host's plan depends on besides the manifests: `cyclotron pull` plans from the
             # gather alone and starts sync.yml only when there is something to install.
             plan_inputs={
-                "policy": self._templar.template(task_vars.get("cyclotron_policy")),
+                "policy": self._templar.template(host_policy(task_vars)),
                 "catalog": args["catalog"] or None,
                 "domains": args["domains"] or None,
                 "approve": self._templar.template(task_vars.get("cyclotron_approve")),

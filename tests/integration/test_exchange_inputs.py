@@ -136,3 +136,19 @@ def test_the_inventorys_own_policy_reaches_a_pull_at_parity(
     assert "cycalpha" not in _packages(pcb["venv"])
     with Store.open(pcb["state"]) as store:
         assert [r["kind"] for r in reversed(store.runs())] == ["pull", "gather"]
+
+
+def test_the_inventorys_own_policy_wins_over_the_exchanges(
+    pcs: dict[str, dict[str, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    """The exchange is a remote, untrusted: a fleet-wide file applies to a PC only where the PC's
+    own inventory gives no cyclotron_policy (here pcb's allows everything; the exchange excludes)."""
+    pca, pcb = pcs["pca"], pcs["pcb"]
+    assert _pull(monkeypatch, pca, "pca") == 0
+    fleet_policy = yaml.safe_dump({"all": {"exclude": ["pip:*"]}})
+    _commit_files(pca["remote"], tmp_path / "admin", {"policy/fleet.yml": fleet_policy})
+    inventory = yaml.safe_load(pcb["inventory"].read_text())
+    inventory["all"]["hosts"]["pcb"]["cyclotron_policy"] = {"include": ["*"]}
+    pcb["inventory"].write_text(yaml.safe_dump(inventory))
+    assert _pull(monkeypatch, pcb, "pcb") == 0
+    assert "cycalpha" in _packages(pcb["venv"])

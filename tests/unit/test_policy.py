@@ -96,3 +96,13 @@ def test_equal_policies_compare_equal() -> None:
     a = parse_policy({"exclude": ["tag:games"]})
     b = Policy.model_validate({"exclude": "tag:games"})
     assert a.canonical() == b.canonical()
+
+
+def test_a_hosts_own_policy_wins_over_the_exchanges() -> None:
+    from cyclotron_py.policy import EXCHANGE_POLICY_VAR, host_policy
+
+    exchange = {"exclude": ["pip:*"]}
+    assert host_policy({"cyclotron_policy": {}, EXCHANGE_POLICY_VAR: exchange}) == {}
+    assert host_policy({EXCHANGE_POLICY_VAR: exchange}) == exchange
+    assert host_policy({"cyclotron_policy": None, EXCHANGE_POLICY_VAR: exchange}) == exchange
+    assert host_policy({}) is None
