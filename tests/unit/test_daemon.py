@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -116,3 +117,37 @@ def test_the_lock_is_exclusive_names_the_holder_and_dies_with_it(tmp_path: Path)
             holder.stdout.close()
     with run_lock(tmp_path):
         pass
+
+
+def test_a_second_process_names_the_new_holder_not_a_stale_pid(tmp_path: Path) -> None:
+    """The race: the holder has the flock but has not written its pid yet; the file still names a
+    dead previous holder (and is longer than the new pid). The loser waits for the real pid."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "lock").write_text(f"{dead.pid}\n{'9' * 20}\n", encoding="utf-8")  # dead, and long
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import fcntl, os, time
+            fd = os.open({str(tmp_path / "lock")!r}, os.O_RDWR)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            print("flocked", flush=True)
+            time.sleep(0.3)  # the window between taking the lock and writing the pid
+            line = f"{{os.getpid()}}\\n".encode()
+            os.pwrite(fd, line, 0)
+            os.ftruncate(fd, len(line))
+            time.sleep(60)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "flocked"
+        with pytest.raises(AlreadyRunning, match=rf"already running \(pid {holder.pid}\)"), run_lock(tmp_path):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    # The next holder writes its pid over the old, longer content and cuts the rest.
+    with run_lock(tmp_path):
+        assert (tmp_path / "lock").read_text(encoding="utf-8") == f"{os.getpid()}\n"
