@@ -29,10 +29,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .store import ItemOutcome, Store, utc_now
 
@@ -61,44 +60,48 @@ def minimal_environment(environ: Mapping[str, str] | None = None) -> dict[str, s
     return {k: v for k, v in env.items() if _KEEP_ENV.match(k) and not SECRET_NAME.search(k)}
 
 
-@dataclass
+# Plain classes and NamedTuples, not dataclasses: `cyclotron run` would import dataclasses (and
+# inspect, ast, dis) and build the classes before the playbook starts (~8 ms of a 0.1 s head start).
+_HOST_FIELDS = ("status", "ok", "changed", "failed", "unreachable", "skipped", "items_total", "items_done",
+                "current_task", "error")
+
+
 class HostProgress:
-    host: str
-    status: str = "pending"
-    ok: int = 0
-    changed: int = 0
-    failed: int = 0
-    unreachable: int = 0
-    skipped: int = 0
-    items_total: int = 0
-    items_done: int = 0
-    current_task: str = ""
-    error: str = ""
+    __slots__ = ("host", *_HOST_FIELDS)
+
+    def __init__(self, host: str, status: str = "pending") -> None:
+        self.host = host
+        self.status = status
+        self.ok = self.changed = self.failed = self.unreachable = self.skipped = 0
+        self.items_total = self.items_done = 0
+        self.current_task = self.error = ""
 
     def as_row(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in (
-            "status", "ok", "changed", "failed", "unreachable", "skipped", "items_total", "items_done",
-            "current_task", "error")}
+        return {k: getattr(self, k) for k in _HOST_FIELDS}
+
+    def __repr__(self) -> str:
+        return f"HostProgress({self.host!r}, {self.as_row()!r})"
 
 
-@dataclass
 class RunState:
     """What the consumer has learnt from the event stream so far."""
 
-    hosts: dict[str, HostProgress] = field(default_factory=dict)
-    plan_id: str = ""
-    coverage_before: float | None = None
-    coverage_after: float | None = None
-    outcomes: list[ItemOutcome] = field(default_factory=list)
-    manifests: list[dict[str, Any]] = field(default_factory=list)
-    summary_lines: list[str] = field(default_factory=list)
-    awaiting: list[dict[str, Any]] = field(default_factory=list)
-    # host -> capability ids the plan still has a gap for (to install, awaiting or rejected)
-    open_gaps: dict[str, set[str]] = field(default_factory=dict)
-    # what the plan held back: awaiting approval or rejected by a person
-    held: list[ItemOutcome] = field(default_factory=list)
-    # host -> what its plan depends on besides manifests (cyclotron_gather's plan_inputs; pull plans with it)
-    plan_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    def __init__(self, *, outcomes: list[ItemOutcome] | None = None,
+                 manifests: list[dict[str, Any]] | None = None) -> None:
+        self.hosts: dict[str, HostProgress] = {}
+        self.plan_id = ""
+        self.coverage_before: float | None = None
+        self.coverage_after: float | None = None
+        self.outcomes: list[ItemOutcome] = outcomes if outcomes is not None else []
+        self.manifests: list[dict[str, Any]] = manifests if manifests is not None else []
+        self.summary_lines: list[str] = []
+        self.awaiting: list[dict[str, Any]] = []
+        # host -> capability ids the plan still has a gap for (to install, awaiting or rejected)
+        self.open_gaps: dict[str, set[str]] = {}
+        # what the plan held back: awaiting approval or rejected by a person
+        self.held: list[ItemOutcome] = []
+        # host -> what its plan depends on besides manifests (cyclotron_gather's plan_inputs; pull plans with it)
+        self.plan_inputs: dict[str, dict[str, Any]] = {}
 
     def host(self, name: str) -> HostProgress:
         if name not in self.hosts:
@@ -234,8 +237,7 @@ def _approval_item(host: str, item: Mapping[str, Any], plan_id: str) -> dict[str
     }
 
 
-@dataclass
-class RunRequest:
+class RunRequest(NamedTuple):
     playbook: str = "sync"
     inventory: str = ""
     mode: str = "semi-auto"
@@ -251,8 +253,7 @@ class RunRequest:
     due: datetime | None = None
 
 
-@dataclass
-class RunResult:
+class RunResult(NamedTuple):
     run_id: int
     status: str
     rc: int
@@ -329,6 +330,10 @@ def execute(store: Store, request: RunRequest, state_dir: Path, *, progress: Pro
             config = runner_config(**options)
             config.prepare()
             result = runner_class(config, event_handler=_enqueue_to(events), cancel_callback=signal_handler())
+            # Old run dirs go while the playbook runs rather than after it (this one is the newest).
+            rotation = threading.Thread(target=_rotate_runs, args=(runs_dir, request.keep_artifacts),
+                                        name="cyclotron-rotate", daemon=True)
+            rotation.start()
             result.run()
         rc = int(result.rc if result.rc is not None else 1)
     finally:
@@ -346,7 +351,7 @@ def execute(store: Store, request: RunRequest, state_dir: Path, *, progress: Pro
                      items_total=sum(h.items_total for h in state.hosts.values()))
     finished = request.now + (utc_now() - started) if request.now else None
     store.finish_run(run_id, status, rc, message="\n".join(state.summary_lines)[:4000], now=finished)
-    _rotate_runs(state_dir / "runs", request.keep_artifacts)
+    rotation.join()
     _skip_the_last_collection()
     return RunResult(run_id, status, rc, exit_code, state, data_dir)
 

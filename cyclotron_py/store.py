@@ -20,10 +20,9 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .errors import CyclotronError
 
@@ -226,9 +225,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ItemOutcome:
-
+class ItemOutcome(NamedTuple):  # not a dataclass: `cyclotron run` imports this module before it starts
     host: str
     capability_id: str
     outcome: str

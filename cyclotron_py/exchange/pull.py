@@ -26,7 +26,7 @@ import shutil
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,8 +103,8 @@ def pull(store: Store, state: Path, request: PullRequest, *, say: Callable[[str]
         extra = [*settings.extra_args]
 
         def gather_now(values: Mapping[str, Any]) -> RunResult:
-            return execute(store, replace(
-                settings, playbook="gather", inventory=inventory, due=None, limit=host,
+            return execute(store, settings._replace(
+                playbook="gather", inventory=inventory, due=None, limit=host,
                 # The manifests are validated by the reader (fetched) and the planner (this host's).
                 extra_args=["-e", f"cyclotron_manifest_dir={dirs['manifests']}", "--skip-tags", "validate",
                             "-e", "ansible_connection=local", *_input_vars(values, vars_file), *extra],
@@ -138,8 +138,8 @@ def pull(store: Store, state: Path, request: PullRequest, *, say: Callable[[str]
                                store=store, mode=settings.mode)
             if planned.items:
                 early.start(Manifest.model_validate(document))
-                sync = execute(store, replace(
-                    settings, playbook="sync", inventory=inventory, due=None,
+                sync = execute(store, settings._replace(
+                    playbook="sync", inventory=inventory, due=None,
                     # localhost too: the plan and report plays run there (implicit localhost obeys --limit).
                     limit=f"{host},localhost",
                     extra_args=[*(a for name, path in dirs.items() for a in ("-e", f"cyclotron_{_var(name)}={path}")),
