@@ -39,13 +39,15 @@ def write_manifest(directory: str | Path, manifest: Manifest, *, check_mode: boo
     return path, changed
 
 
-def atomic_write_text(path: str | Path, text: str, mode: int = 0o644) -> None:
+def atomic_write_text(path: str | Path, text: str | bytes, mode: int = 0o644) -> None:
+    """Write ``text`` (str as UTF-8, or bytes as they are) to a temp file beside ``path``, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from ..catalog import Catalog, load_catalog
-from ..compare import HostRecord, capability_matrix, dumps, gc_paused
+from ..compare import HostRecord, capability_matrix, dumps_utf8, gc_paused
 from ..errors import CatalogError, CyclotronError, PolicyError
 from ..fleet_load import load_records
 from ..manifest_io import atomic_write_text
@@ -36,7 +36,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or directories")
     parser.add_argument("--json", action="store_true", help="print the matrix as JSON (comparison schema)")
     add_common_options(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, exit_when_done=True)  # cli.main: the process ends after the output
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     with gc_paused():  # see compare.gc_paused: no collection walks the fleet's records or matrix
         matrix = compute_matrix(args.paths, args)
         color = not args.output and use_color(sys.stdout)
-        emit(dumps(matrix) if args.json else render_matrix_table(matrix, color=color), args.output)
+        emit(dumps_utf8(matrix) if args.json else render_matrix_table(matrix, color=color), args.output)
     return 0
 
 
@@ -148,11 +148,19 @@ def policies_for(
     return out
 
 
-def emit(text: str, output: str | None) -> None:
-    """Print, or write ``output`` atomically: a temp file in the same directory, then rename."""
+def emit(text: str | bytes, output: str | None) -> None:
+    """Print, or write ``output`` atomically: a temp file in the same directory, then rename.
+    ``bytes`` are UTF-8 text already (the JSON layouts write them as they are)."""
     if not output:
         try:
-            sys.stdout.write(text)
+            buffer = getattr(sys.stdout, "buffer", None)
+            if isinstance(text, bytes) and buffer is not None:
+                sys.stdout.flush()
+                buffer.write(text)
+            elif isinstance(text, bytes):  # a text-only stdout (a test's capture)
+                sys.stdout.write(text.decode("utf-8", "surrogatepass"))
+            else:
+                sys.stdout.write(text)
             sys.stdout.flush()
         except BrokenPipeError:
             # The reader (head, a pager) went away: not an error. Keep Python quiet at exit.
@@ -161,7 +169,7 @@ def emit(text: str, output: str | None) -> None:
     write_atomic(Path(output), text)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | bytes) -> None:
     try:
         atomic_write_text(path, text)
     except OSError as exc:

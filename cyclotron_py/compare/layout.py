@@ -30,19 +30,24 @@ def dumps(doc: Mapping[str, Any]) -> str:
     faster than json's C encoder line by line on a large fleet; json's indent= falls back to its
     pure-Python encoder, ten times slower again). ``dumps_stdlib`` is the reference.
     """
+    return dumps_utf8(doc).decode(_UTF8, _KEEP)
+
+
+def dumps_utf8(doc: Mapping[str, Any]) -> bytes:
+    """``dumps(doc)`` as UTF-8 bytes, for writing (no trip through a str of the whole text)."""
     return _dumps(doc, _encode_many)
 
 
 def dumps_stdlib(doc: Mapping[str, Any]) -> str:
     """The same text, each value through json's encoder: what ``dumps`` is held to (tests)."""
-    return _dumps(doc, _stdlib_many)
+    return _dumps(doc, _stdlib_many).decode(_UTF8, _KEEP)
 
 
-def _dumps(doc: Mapping[str, Any], encode_many: EncodeMany) -> str:
+def _dumps(doc: Mapping[str, Any], encode_many: EncodeMany) -> bytes:
     out: list[Any] = []  # bytes and msgspec.Raw slices
     _layout(doc, 0, out, b"", encode_many)
     out.append(b"\n")
-    return b"".join(out).decode(_UTF8, _KEEP)
+    return b"".join(out)
 
 
 def _stdlib_many(values: Sequence[Any]) -> list[bytes]:
