@@ -71,7 +71,7 @@ def load_inputs(
     """Validated manifests as host records (file order), the catalog with overrides, and each host's policy."""
     domains = load_domains(args.domains) if args.domains else None
     catalog = load_catalog_file(args.catalog, domains)
-    manifests = load_records(list(paths), domains=catalog.domains)
+    manifests = load_records(list(paths), domains=catalog.domains, parallel=True)
     policy = read_policy_file(args.policy) if args.policy else None
     return manifests, catalog, policies_for(manifests, policy, domains=catalog.domains)
 

@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     manifests = []
     for source in args.manifests:
         expand_paths(source)  # ManifestError for no such path or a directory without manifests
-        manifests.extend(collect_manifests({}, source))
+        manifests.extend(collect_manifests({}, source, parallel=True))
     targets = args.hosts.split(",") if args.hosts else None
     plan, _ = plan_fleet(
         manifests, targets=targets, catalog=catalog, policies=_policies(args.policy), approve=args.approve
