@@ -16,10 +16,10 @@ from typing import Any
 import yaml
 
 from ..catalog import Catalog, load_catalog
-from ..compare import HostRecord, capability_matrix, dumps_utf8, gc_paused
+from ..compare import HostRecord, capability_matrix, dump_utf8, dumps_utf8, gc_paused
 from ..errors import CatalogError, CyclotronError, PolicyError
 from ..fleet_load import load_records
-from ..manifest_io import atomic_write_text
+from ..manifest_io import atomic_write_text, atomic_writer
 from ..policy import parse_policy
 from ..reports import render_matrix_table, use_color
 from ..validate import load_domains
@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
     with gc_paused():  # see compare.gc_paused: no collection walks the fleet's records or matrix
         matrix = compute_matrix(args.paths, args)
         color = not args.output and use_color(sys.stdout)
-        emit(dumps_utf8(matrix) if args.json else render_matrix_table(matrix, color=color), args.output)
+        if args.json and args.output:
+            write_json(Path(args.output), matrix)
+        else:
+            emit(dumps_utf8(matrix) if args.json else render_matrix_table(matrix, color=color), args.output)
     return 0
 
 
@@ -176,6 +179,15 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         raise CyclotronError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    """``dumps(doc)`` into ``path`` atomically, written while it is laid out (large matrices)."""
+    try:
+        with atomic_writer(path) as write:
+            dump_utf8(doc, write)
+    except OSError as exc:
+        raise CyclotronError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
 __all__ = [
     "add_common_options",
     "compute_matrix",
@@ -184,4 +196,5 @@ __all__ = [
     "load_inputs",
     "policies_for",
     "write_atomic",
+    "write_json",
 ]
