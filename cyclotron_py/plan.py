@@ -164,10 +164,10 @@ def build_plan(
     """
     if approve not in APPROVAL_MODES:
         raise PlanError(f"approval mode {approve!r} is not one of {', '.join(APPROVAL_MODES)}")
-    # Most recommendations repeat across hosts (one template per capability and host profile):
-    # each distinct one is checked and validated into a PlanItem once, and hosts share that
-    # (read-only) item; a host-specific variant (requires, approval) is one copy per variant.
-    made: dict[Any, PlanItem | None] = {}
+    # Most recommendations repeat across hosts (copies of one template per capability and host
+    # profile): each distinct one is checked and validated into a PlanItem once, and hosts share
+    # that (read-only) item; a host-specific variant (requires, approval) is one copy per variant.
+    made = _Made()
     variants: dict[tuple[int, str, Any], PlanItem] = {}
 
     def variant(item: PlanItem, field: str, value: Any) -> PlanItem:
@@ -179,38 +179,41 @@ def build_plan(
 
     hosts: list[HostPlan] = []
     for host in sorted(distribution):
-        items: list[PlanItem] = []
+        keyed: list[_Keyed] = []
         # An item that cannot be planned (no installer for its manager on this host, a name its
         # manager refuses) becomes unportable with the reason; the rest of the fleet is planned.
         refused: list[dict[str, Any]] = []
         for rec in distribution[host]:
-            key = _rec_key(rec)
-            item = made.get(key) if key is not None else None
-            if item is None:
+            found = made.get(rec)
+            if found is None:
                 try:
                     item = _item(host, rec, catalog)
                 except PlanError as exc:
                     refused.append(_refused(rec, str(exc)))  # the reason names the host: not shared
                     continue
-                if key is not None:
-                    made[key] = item
-            items.append(item)
-        items.sort(key=_order_key)
-        present = {item.id for item in items}
-        for n, item in enumerate(items):
-            if item.requires and not all(r in present for r in item.requires):
-                items[n] = variant(item, "requires", [r for r in item.requires if r in present])
+                found = made.add(rec, item)
+            keyed.append(found)
+        keyed.sort(key=_ORDER)  # stable: recommendation order within equal keys
+        items = list(map(_ITEM, keyed))
+        if made.requiring:
+            present = set(map(_ID, items))
+            for n, (_, item, requires) in enumerate(keyed):
+                if requires and not present.issuperset(requires):
+                    items[n] = variant(item, "requires", [r for r in item.requires if r in present])
         answers = (decisions or {}).get(host, {})
         take, wait, rejected = [], [], []
-        for i in items:
-            answer = answers.get(i.id) if answers else None
-            state = answer.get("state") if answer and str(answer.get("wanted_version") or "") == i.version else None
-            if state == "rejected":
-                rejected.append(variant(i, "approval", f"rejected: {answer.get('reason', '')}".strip()))  # type: ignore[union-attr]
-            elif state == "approved" or approved(i.risk, approve):
-                take.append(variant(i, "approval", "approved") if state == "approved" else i)
-            else:
-                wait.append(variant(i, "approval", f"risk {i.risk} needs cyclotron_approve=all"))
+        if not answers and approve == "all":
+            take = items
+        else:
+            for i in items:
+                answer = answers.get(i.id) if answers else None
+                state = answer.get("state") if answer and str(answer.get("wanted_version") or "") == i.version else None
+                if state == "rejected":
+                    rejected.append(variant(i, "approval", f"rejected: {answer.get('reason', '')}".strip()))  # type: ignore[union-attr]
+                elif state == "approved" or approved(i.risk, approve):
+                    take.append(variant(i, "approval", "approved") if state == "approved" else i)
+                else:
+                    wait.append(variant(i, "approval", f"risk {i.risk} needs cyclotron_approve=all"))
         hosts.append(
             HostPlan(
                 host=host,
@@ -225,6 +228,36 @@ def build_plan(
         )
     stamp = (now or datetime.now(UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Plan(plan_id=_plan_id(approve, hosts), created_at=stamp, approve=approve, hosts=hosts)  # type: ignore[arg-type]
+
+
+# (the item's order key as one string, the item, its requirements)
+_Keyed = tuple[str, "PlanItem", tuple[str, ...]]
+_ORDER = operator.itemgetter(0)
+_ITEM = operator.itemgetter(1)
+_ID = operator.attrgetter("id")
+
+
+class _Made:
+    """The items built so far, found again by a recommendation with the same fields (see _rec_key)."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[Any, _Keyed] = {}
+        self.requiring = False  # some item lists requirements
+
+    def get(self, rec: Mapping[str, Any]) -> _Keyed | None:
+        key = _rec_key(rec)
+        return self.by_key.get(key) if key is not None else None
+
+    def add(self, rec: Mapping[str, Any], item: PlanItem) -> _Keyed:
+        # _order_key as text that sorts the same (the two ranks as one character each): strings
+        # compare faster than tuples.
+        role, priority, cap_id = _order_key(item)
+        found = (f"{chr(65 + role)}{chr(65 + priority)}{cap_id}", item, tuple(item.requires))
+        key = _rec_key(rec)
+        if key is not None:
+            self.by_key[key] = found
+        self.requiring = self.requiring or bool(item.requires)
+        return found
 
 
 # The fields of a recommendation _item reads (besides details): equal fields, equal item.
@@ -249,12 +282,16 @@ def _plan_id(approve: str, hosts: list[HostPlan]) -> str:
     sort_keys=True)`` over the hosts' JSON form. That text is written here by msgspec, each shared
     item once, when it is ASCII (as json's ensure_ascii writes it); otherwise json itself writes it."""
     spaced: dict[int, bytes] = {}
+    keep: list[PlanItem] = []  # the items whose ids key ``spaced``
 
-    def item_text(item: PlanItem) -> bytes:
-        found = spaced.get(id(item))
-        if found is None:
-            found = spaced[id(item)] = _json_text(item.__dict__)
-        return found
+    def item_texts(items: list[PlanItem]) -> Iterable[bytes]:
+        ids = list(map(id, items))
+        if not spaced.keys() >= set(ids):
+            for item in items:
+                if id(item) not in spaced:
+                    spaced[id(item)] = _json_text(item.__dict__)
+                    keep.append(item)
+        return map(spaced.__getitem__, ids)
 
     parts = [b'{"approve": ', _json_text(approve), b', "hosts": [']
     for n, host in enumerate(hosts):
@@ -262,7 +299,7 @@ def _plan_id(approve: str, hosts: list[HostPlan]) -> str:
         for k, (name, value) in enumerate(sorted(host.__dict__.items())):
             parts += (b", " if k else b"", _json_text(name), b": ")
             if isinstance(value, list) and value and isinstance(value[0], PlanItem):  # list[PlanItem] fields
-                parts += (b"[", b", ".join(map(item_text, value)), b"]")
+                parts += (b"[", b", ".join(item_texts(value)), b"]")
             else:
                 parts.append(_json_text(value))
         parts.append(b"}")

@@ -179,13 +179,20 @@ def _grouped(
     items: Sequence[tuple[str, Mapping[str, Any]]], matrix: Mapping[str, Any]
 ) -> list[tuple[Mapping[str, Any], list[str]]]:
     """Items of several hosts grouped per capability id, in domain then name order."""
-    order = _domain_order(matrix)
     groups: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
     for host, item in items:
         group = groups.get(item["id"])
         if group is None:
             group = groups[item["id"]] = (item, [])
         group[1].append(host)
+    return _in_order(groups, matrix)
+
+
+def _in_order(
+    groups: Mapping[str, tuple[Mapping[str, Any], list[str]]], matrix: Mapping[str, Any]
+) -> list[tuple[Mapping[str, Any], list[str]]]:
+    """_grouped's groups (id -> (first item, hosts)) in domain then name order."""
+    order = _domain_order(matrix)
     return sorted(
         groups.values(),
         key=lambda g: (order.get(g[0]["domain"], len(order)), str(g[0]["name"]).lower(), g[0]["id"]),
@@ -234,13 +241,32 @@ def render_text(matrix: Mapping[str, Any], *, color: bool = False) -> str:
             lines.append(f"  {label} {'  '.join(cells)}  (Coverage: {_pct(row['coverage'])})")
 
     shown = _Cleaned()  # names, hosts and versions repeat across the fleet: each cleaned once
-    missing: dict[str, list[tuple[str, Mapping[str, Any]]]] = {p: [] for p in PRIORITIES}
-    updates: list[tuple[str, Mapping[str, Any]]] = []
-    for host, rec in _recs(matrix):
-        if rec["reason"] != "missing":
-            updates.append((host, rec))
-        elif rec["priority"] in missing:
-            missing[rec["priority"]].append((host, rec))
+    # Missing items grouped per priority and id in one pass (what _grouped does, per priority).
+    # Updates likewise, each host as its line shows it: "host (current → wanted)".
+    missing: dict[str, dict[str, tuple[Mapping[str, Any], list[str]]]] = {p: {} for p in PRIORITIES}
+    updates: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+    arrows: dict[tuple[Any, Any], str] = {}
+    recommended = matrix.get("recommended_distribution", {})
+    for host in hosts:
+        for rec in recommended.get(f"to_{host}", ()):
+            if rec["reason"] != "missing":
+                change = (rec["current_version"], rec["version"])
+                arrow = arrows.get(change)
+                if arrow is None:
+                    arrow = arrows[change] = f" ({shown[change[0] or '?']} → {shown[change[1] or 'latest']})"
+                group = updates.get(rec["id"])
+                if group is None:
+                    updates[rec["id"]] = (rec, [shown[host] + arrow])
+                else:
+                    group[1].append(shown[host] + arrow)
+                continue
+            by_id = missing.get(rec["priority"])
+            if by_id is not None:
+                group = by_id.get(rec["id"])
+                if group is None:
+                    by_id[rec["id"]] = (rec, [host])
+                else:
+                    group[1].append(host)
     sections = [
         ("CRITICAL GAPS (install immediately):", "red+bold", "high"),
         ("RECOMMENDED (install soon):", "yellow+bold", "normal"),
@@ -251,23 +277,15 @@ def render_text(matrix: Mapping[str, Any], *, color: bool = False) -> str:
         if not items and heading.startswith("OPTIONAL"):
             continue
         lines += ["", paint(style, heading)]
-        groups = _grouped(items, matrix)
+        groups = _in_order(items, matrix)
         lines += [f"  - {shown[item['name']]} on {', '.join(map(shown.__getitem__, hs))}" for item, hs in groups]
         if not groups:
             lines.append("  (none)")
 
     if updates:
         lines += ["", paint("bold", "UPDATES (behind the fleet or off their pinned version):")]
-        per_id: dict[str, dict[str, Mapping[str, Any]]] = {}  # indexed once: was a scan per item
-        for h, r in updates:
-            per_id.setdefault(r["id"], {})[h] = r
-        for item, hs in _grouped(updates, matrix):
-            per = per_id[item["id"]]
-            detail = ", ".join(
-                f"{shown[h]} ({shown[per[h]['current_version'] or '?']} → {shown[per[h]['version'] or 'latest']})"
-                for h in hs
-            )
-            lines.append(f"  - {shown[item['name']]} on {detail}")
+        for item, details in _in_order(updates, matrix):
+            lines.append(f"  - {shown[item['name']]} on {', '.join(details)}")
 
     unportable = _recs(matrix, "unportable")
     if unportable:

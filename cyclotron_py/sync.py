@@ -49,11 +49,12 @@ def collect_manifests(
     manifest_dir: str | Path | None,
     *,
     domains: Mapping[str, str] | None = None,
+    parallel: bool = False,
 ) -> list[HostRecord]:
     """This run's manifests (``{host: document}``) plus, from ``manifest_dir``, those of hosts
     not gathered now (unreachable, or pushed by a machine in pull mode). Each host is validated
     once, by the fast loader (the full validator reports what it rejects); a gathered host's
-    file on disk is not read again."""
+    file on disk is not read again. ``parallel``: see fleet_load.Loader.load_files (the CLI)."""
     from .fleet_load import Loader, sort_out
     from .validate import expand_paths, format_report
 
@@ -69,7 +70,7 @@ def collect_manifests(
     source = Path(manifest_dir) if manifest_dir is not None else None
     if source is not None and (source.is_file() or (source.is_dir() and any(source.glob("*.json")))):
         paths = [p for p in expand_paths(source) if p.stem not in gathered]
-        found, bad = sort_out([loader.load_file(path) for path in paths])
+        found, bad = sort_out(loader.load_files(paths, parallel=parallel))
         for record in found:
             records.setdefault(record.host, record)
         if bad:

@@ -16,10 +16,10 @@ from typing import Any
 import yaml
 
 from ..catalog import Catalog, load_catalog
-from ..compare import HostRecord, capability_matrix, dumps, gc_paused
+from ..compare import HostRecord, capability_matrix, dump_utf8, dumps_utf8, gc_paused
 from ..errors import CatalogError, CyclotronError, PolicyError
 from ..fleet_load import load_records
-from ..manifest_io import atomic_write_text
+from ..manifest_io import atomic_write_text, atomic_writer
 from ..policy import parse_policy
 from ..reports import render_matrix_table, use_color
 from ..validate import load_domains
@@ -36,7 +36,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or directories")
     parser.add_argument("--json", action="store_true", help="print the matrix as JSON (comparison schema)")
     add_common_options(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, exit_when_done=True)  # cli.main: the process ends after the output
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
     with gc_paused():  # see compare.gc_paused: no collection walks the fleet's records or matrix
         matrix = compute_matrix(args.paths, args)
         color = not args.output and use_color(sys.stdout)
-        emit(dumps(matrix) if args.json else render_matrix_table(matrix, color=color), args.output)
+        if args.json and args.output:
+            write_json(Path(args.output), matrix)
+        else:
+            emit(dumps_utf8(matrix) if args.json else render_matrix_table(matrix, color=color), args.output)
     return 0
 
 
@@ -71,7 +74,7 @@ def load_inputs(
     """Validated manifests as host records (file order), the catalog with overrides, and each host's policy."""
     domains = load_domains(args.domains) if args.domains else None
     catalog = load_catalog_file(args.catalog, domains)
-    manifests = load_records(list(paths), domains=catalog.domains)
+    manifests = load_records(list(paths), domains=catalog.domains, parallel=True)
     policy = read_policy_file(args.policy) if args.policy else None
     return manifests, catalog, policies_for(manifests, policy, domains=catalog.domains)
 
@@ -148,11 +151,19 @@ def policies_for(
     return out
 
 
-def emit(text: str, output: str | None) -> None:
-    """Print, or write ``output`` atomically: a temp file in the same directory, then rename."""
+def emit(text: str | bytes, output: str | None) -> None:
+    """Print, or write ``output`` atomically: a temp file in the same directory, then rename.
+    ``bytes`` are UTF-8 text already (the JSON layouts write them as they are)."""
     if not output:
         try:
-            sys.stdout.write(text)
+            buffer = getattr(sys.stdout, "buffer", None)
+            if isinstance(text, bytes) and buffer is not None:
+                sys.stdout.flush()
+                buffer.write(text)
+            elif isinstance(text, bytes):  # a text-only stdout (a test's capture)
+                sys.stdout.write(text.decode("utf-8", "surrogatepass"))
+            else:
+                sys.stdout.write(text)
             sys.stdout.flush()
         except BrokenPipeError:
             # The reader (head, a pager) went away: not an error. Keep Python quiet at exit.
@@ -161,9 +172,18 @@ def emit(text: str, output: str | None) -> None:
     write_atomic(Path(output), text)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | bytes) -> None:
     try:
         atomic_write_text(path, text)
+    except OSError as exc:
+        raise CyclotronError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    """``dumps(doc)`` into ``path`` atomically, written while it is laid out (large matrices)."""
+    try:
+        with atomic_writer(path) as write:
+            dump_utf8(doc, write)
     except OSError as exc:
         raise CyclotronError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
@@ -176,4 +196,5 @@ __all__ = [
     "load_inputs",
     "policies_for",
     "write_atomic",
+    "write_json",
 ]

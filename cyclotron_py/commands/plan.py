@@ -31,7 +31,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--out", metavar="DIR", default=".", help="directory holding plans/ and generated/")
     parser.add_argument("--check", action="store_true", help="print what would be installed where; write nothing")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, exit_when_done=True)  # cli.main: the process ends after the output
 
 
 def _policies(path: str | None) -> dict[str, Any] | None:
@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     manifests = []
     for source in args.manifests:
         expand_paths(source)  # ManifestError for no such path or a directory without manifests
-        manifests.extend(collect_manifests({}, source))
+        manifests.extend(collect_manifests({}, source, parallel=True))
     targets = args.hosts.split(",") if args.hosts else None
     plan, _ = plan_fleet(
         manifests, targets=targets, catalog=catalog, policies=_policies(args.policy), approve=args.approve

@@ -28,7 +28,7 @@ def add_parser(subparsers: Any) -> None:
         help="colour the text report: auto = only on a terminal and when NO_COLOR is unset",
     )
     add_common_options(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, exit_when_done=True)  # cli.main: the process ends after the output
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,7 +38,7 @@ from .documents import (
     Recommendation,
     comparison_json_schema,
 )
-from .layout import dumps
+from .layout import dump_utf8, dumps, dumps_utf8
 from .portability import MANAGER_PREFERENCE, UPGRADE_MANAGERS
 from .records import CapRow, HostRecord, host_record
 from .views import (
@@ -73,7 +73,9 @@ __all__ = [
     "capability_matrix",
     "comparison_json_schema",
     "distribution_plan",
+    "dump_utf8",
     "dumps",
+    "dumps_utf8",
     "gaps_from_matrix",
     "gc_paused",
     "host_record",

@@ -247,11 +247,15 @@ class _Engine(_Portability):
         special = self.special
         hosts = holders if drifted else [h for h in holders if h in special]
         templates: dict[tuple[str, str, str, str, str], dict[str, Any] | str] = {}
+        # Each manager's best rank: a host holding it (most hosts, the same tuple) has nothing newer.
+        peer_rank = {m: ranks[p] for m, p in by_manager.items()}
         for h in hosts:
-            c = holders[h]
             pin = self.policy_of[h].pinned.get(cap.cid) if h in special else None
-            current = versions[h]
             manager = manager_of[h]
+            if pin is None and ranks[h] is peer_rank[manager]:
+                continue
+            c = holders[h]
+            current = versions[h]
             peer = by_manager[manager]
             if pin is not None:
                 if current == pin:
@@ -347,10 +351,6 @@ class _Engine(_Portability):
         all_present = sum(c[0] for c in domain_counts.values())
         all_total = sum(c[1] for c in domain_counts.values())
 
-        def by_priority(item: dict[str, Any]) -> int:
-            # Lists are built in id order; a stable sort by priority keeps that within a priority.
-            return _PRIORITY_RANK.get(item["priority"], 1)
-
         doc: dict[str, Any] = {
             "schema_version": MATRIX_SCHEMA_VERSION,
             "kind": "matrix",
@@ -375,9 +375,9 @@ class _Engine(_Portability):
             doc[f"unique_to_{h}"] = unique[h]
         doc["partial_capabilities"] = partial
         doc["version_drift"] = drift_list
-        doc["recommended_distribution"] = {f"to_{h}": sorted(recs[h], key=by_priority) for h in hosts}
-        doc["unportable"] = {f"to_{h}": sorted(unportable[h], key=by_priority) for h in hosts}
-        doc["policy_excluded"] = {f"to_{h}": sorted(excluded[h], key=by_priority) for h in hosts}
+        doc["recommended_distribution"] = {f"to_{h}": _by_priority(recs[h]) for h in hosts}
+        doc["unportable"] = {f"to_{h}": _by_priority(unportable[h]) for h in hosts}
+        doc["policy_excluded"] = {f"to_{h}": _by_priority(excluded[h]) for h in hosts}
         doc["coverage"] = {
             "overall": _figure(all_present, all_total),
             "by_host": by_host,
@@ -395,6 +395,23 @@ class _Engine(_Portability):
             "excluded": sum(len(v) for v in excluded.values()),
         }
         return doc
+
+
+def _by_priority(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``items`` (built in id order) stably sorted by priority: one pass into a bucket per priority
+    rank, then the buckets in rank order (what sorted(key=rank) gives, without a call per item)."""
+    buckets: dict[int, list[dict[str, Any]]] = {}
+    rank = _PRIORITY_RANK.get
+    for item in items:
+        r = rank(item["priority"], 1)
+        bucket = buckets.get(r)
+        if bucket is None:
+            buckets[r] = [item]
+        else:
+            bucket.append(item)
+    if len(buckets) <= 1:
+        return list(items)
+    return [item for r in sorted(buckets) for item in buckets[r]]
 
 
 def _order(current: str | None, wanted: str, manager: str) -> int | None:

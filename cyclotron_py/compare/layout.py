@@ -30,19 +30,33 @@ def dumps(doc: Mapping[str, Any]) -> str:
     faster than json's C encoder line by line on a large fleet; json's indent= falls back to its
     pure-Python encoder, ten times slower again). ``dumps_stdlib`` is the reference.
     """
+    return dumps_utf8(doc).decode(_UTF8, _KEEP)
+
+
+def dumps_utf8(doc: Mapping[str, Any]) -> bytes:
+    """``dumps(doc)`` as UTF-8 bytes, for writing (no trip through a str of the whole text)."""
     return _dumps(doc, _encode_many)
+
+
+def dump_utf8(doc: Mapping[str, Any], write: Callable[[bytes], Any]) -> None:
+    """``dumps_utf8(doc)`` handed to ``write`` in pieces as they are laid out (one per entry of the
+    top level and of its mappings), so writing overlaps encoding (manifest_io.atomic_writer)."""
+    out: list[Any] = []
+    _layout(doc, 0, out, b"", _encode_many, write)
+    out.append(b"\n")
+    write(b"".join(out))
 
 
 def dumps_stdlib(doc: Mapping[str, Any]) -> str:
     """The same text, each value through json's encoder: what ``dumps`` is held to (tests)."""
-    return _dumps(doc, _stdlib_many)
+    return _dumps(doc, _stdlib_many).decode(_UTF8, _KEEP)
 
 
-def _dumps(doc: Mapping[str, Any], encode_many: EncodeMany) -> str:
+def _dumps(doc: Mapping[str, Any], encode_many: EncodeMany) -> bytes:
     out: list[Any] = []  # bytes and msgspec.Raw slices
     _layout(doc, 0, out, b"", encode_many)
     out.append(b"\n")
-    return b"".join(out).decode(_UTF8, _KEEP)
+    return b"".join(out)
 
 
 def _stdlib_many(values: Sequence[Any]) -> list[bytes]:
@@ -88,7 +102,10 @@ def _expands(value: Any, depth: int) -> bool:
     return isinstance(value, list) and (depth < 2 or isinstance(value[0], Mapping))
 
 
-def _layout(value: Any, depth: int, out: list[Any], lead: bytes, encode_many: EncodeMany) -> None:
+def _layout(
+    value: Any, depth: int, out: list[Any], lead: bytes, encode_many: EncodeMany,
+    write: Callable[[bytes], Any] | None = None,
+) -> None:
     pad = b"  " * depth
     if not _expands(value, depth):
         out += (pad, lead, encode_many([value])[0])
@@ -118,5 +135,8 @@ def _layout(value: Any, depth: int, out: list[Any], lead: bytes, encode_many: En
         for i, item in enumerate(children):
             if i:
                 out.append(b",\n")
-            _layout(item, depth + 1, out, leads[i] if leads else b"", encode_many)
+            _layout(item, depth + 1, out, leads[i] if leads else b"", encode_many, write)
+            if write is not None:  # hand over what is laid out so far
+                write(b"".join(out))
+                out.clear()
     out.append(b"\n" + pad + closing)

@@ -24,7 +24,7 @@ from cyclotron_py.compare import (
     recommendations_for,
     unportable_by_host,
 )
-from cyclotron_py.compare.layout import dumps_stdlib
+from cyclotron_py.compare.layout import dump_utf8, dumps_stdlib, dumps_utf8
 from cyclotron_py.errors import ManifestError, PolicyError
 from cyclotron_py.models import Manifest
 from cyclotron_py.plan import build_plan
@@ -494,3 +494,8 @@ def test_dumps_is_the_line_by_line_json_text(text: str) -> None:
     assert dumps(matrix) == dumps_stdlib(matrix) == expected
     recs[0]["details"] = {"plain": [text]}  # no float: this batch goes through msgspec
     assert dumps(matrix) == _layout_reference(matrix) + "\n"
+    # Written in pieces (matrix --json -o FILE): the same bytes.
+    pieces: list[bytes] = []
+    dump_utf8(matrix, pieces.append)
+    assert len(pieces) > 3
+    assert b"".join(pieces) == dumps_utf8(matrix) == dumps(matrix).encode("utf-8", "surrogatepass")

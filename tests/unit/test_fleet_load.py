@@ -226,3 +226,34 @@ def test_plan_step_reads_a_gathered_hosts_file_not_again(tmp_path: Path) -> None
     (tmp_path / "pc1.json").write_text("{ not json", encoding="utf-8")
     records = collect_manifests({"pc1": PC1}, tmp_path)
     assert [r.host for r in records] == ["pc1"]
+
+
+def test_two_processes_load_what_one_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CLI loads the second half of a large fleet in a forked worker: the same records, warnings
+    # and reports, in file order, whatever the worker's half holds (valid, warned, corrupt).
+    from cyclotron_py import fleet_load
+
+    paths = []
+    for n, path in enumerate(ALL_FIXTURES):
+        copy_path = tmp_path / f"{n:02d}-{path.name}"
+        copy_path.write_bytes(path.read_bytes())
+        paths.append(copy_path)
+    forks: list[int] = []
+    real_fork = fleet_load._forked
+
+    def counted(loader: Loader, some: list[Path]) -> Any:
+        forks.append(len(some))
+        return real_fork(loader, some)
+
+    monkeypatch.setattr(fleet_load, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(fleet_load, "_forked", counted)
+    one = Loader().load_files(paths)
+    two = Loader().load_files(paths, parallel=True)
+    assert forks and 0 < forks[0] < len(paths)
+    assert [r.file for _, r in two] == [str(p) for p in paths]
+    assert [(r.problems, r.valid) for _, r in two] == [(r.problems, r.valid) for _, r in one]
+    assert [None if rec is None else (rec.host, rec.managers, {k: _row(v) for k, v in rec.caps.items()})
+            for rec, _ in two] == [
+        None if rec is None else (rec.host, rec.managers, {k: _row(v) for k, v in rec.caps.items()})
+        for rec, _ in one
+    ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +174,23 @@ def test_matrix_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], matr
     table = capsys.readouterr().out
     assert table.splitlines()[0].split() == ["CAPABILITY", "pc1", "pc2", "pc3", "COVERAGE"]
     assert re.search(r"^docker +4\.37\.1 +- +20\.10\.24\+df… +67%$", table, re.M)
+
+
+def test_matrix_json_to_a_file_as_the_program(tmp_path: Path, matrix: dict[str, Any]) -> None:
+    # Run as the program: the JSON is written in pieces while it is laid out, the process ends
+    # straight after its output (os._exit), and a file that cannot be written is exit 1.
+    out = tmp_path / "out" / "matrix.json"
+    run = subprocess.run([sys.executable, "-m", "cyclotron_py.cli", "matrix", str(FIXTURES), "--json", "-o", str(out)],
+                         capture_output=True, text=True, check=False)
+    assert (run.returncode, run.stderr) == (0, "")
+    assert out.read_text(encoding="utf-8") == dumps(matrix)
+    assert [p.name for p in out.parent.iterdir()] == ["matrix.json"]  # no temp file left
+    blocked = tmp_path / "file" / "matrix.json"
+    blocked.parent.write_text("not a directory", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "cyclotron_py.cli", "matrix", str(FIXTURES), "--json",
+                          "-o", str(blocked)], capture_output=True, text=True, check=False)
+    assert run.returncode == 1
+    assert "cyclotron matrix:" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_diff_command_seed_format(capsys: pytest.CaptureFixture[str]) -> None:
