@@ -421,7 +421,7 @@ PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 def _split_point(paths: list[Path]) -> int:
     """Where the second half of the bytes starts (0: not worth a second process)."""
     try:
-        sizes = [path.stat().st_size if path.is_file() else 0 for path in paths]
+        sizes = [path.stat().st_size for path in paths]
     except OSError:
         return 0
     total = sum(sizes)

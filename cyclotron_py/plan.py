@@ -184,14 +184,15 @@ def build_plan(
         # manager refuses) becomes unportable with the reason; the rest of the fleet is planned.
         refused: list[dict[str, Any]] = []
         for rec in distribution[host]:
-            found = made.get(rec)
+            key = _rec_key(rec)
+            found = made.get(key)
             if found is None:
                 try:
                     item = _item(host, rec, catalog)
                 except PlanError as exc:
                     refused.append(_refused(rec, str(exc)))  # the reason names the host: not shared
                     continue
-                found = made.add(rec, item)
+                found = made.add(key, item)
             keyed.append(found)
         keyed.sort(key=_ORDER)  # stable: recommendation order within equal keys
         items = list(map(_ITEM, keyed))
@@ -244,16 +245,14 @@ class _Made:
         self.by_key: dict[Any, _Keyed] = {}
         self.requiring = False  # some item lists requirements
 
-    def get(self, rec: Mapping[str, Any]) -> _Keyed | None:
-        key = _rec_key(rec)
+    def get(self, key: Any) -> _Keyed | None:
         return self.by_key.get(key) if key is not None else None
 
-    def add(self, rec: Mapping[str, Any], item: PlanItem) -> _Keyed:
+    def add(self, key: Any, item: PlanItem) -> _Keyed:
         # _order_key as text that sorts the same (the two ranks as one character each): strings
         # compare faster than tuples.
         role, priority, cap_id = _order_key(item)
         found = (f"{chr(65 + role)}{chr(65 + priority)}{cap_id}", item, tuple(item.requires))
-        key = _rec_key(rec)
         if key is not None:
             self.by_key[key] = found
         self.requiring = self.requiring or bool(item.requires)

@@ -356,17 +356,13 @@ def execute(store: Store, request: RunRequest, state_dir: Path, *, progress: Pro
     return RunResult(run_id, status, rc, exit_code, state, data_dir)
 
 
-_LAST_COLLECTION_SKIPPED: list[bool] = []
-
-
 def _skip_the_last_collection() -> None:
     """When the process exits, Python's last garbage collection walks every object that ansible_runner,
     pexpect and the run left (~15 ms, 1% of a run at parity) to free memory the OS takes back anyway.
     gc.freeze() from an exit handler (they run before that collection) leaves it nothing to walk; files
     and the store are closed explicitly, not by the collector."""
-    if not _LAST_COLLECTION_SKIPPED:
-        _LAST_COLLECTION_SKIPPED.append(True)
-        atexit.register(gc.freeze)
+    atexit.unregister(gc.freeze)  # registered once however many runs this process makes
+    atexit.register(gc.freeze)
 
 
 def _runner_api() -> tuple[Any, Any, Callable[[dict[str, Any]], None], Callable[[], Any]]:
