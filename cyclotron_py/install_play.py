@@ -74,8 +74,16 @@ def templated_tasks(source: str = SYNC_ITEMS) -> list[dict[str, Any]]:
     return tasks
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value shared by two tasks (hosts share planned items) out in full each time: no
+    ``&id001`` anchors and ``*id001`` aliases in a playbook a person reviews."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, width=120, allow_unicode=True)
+    return yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, width=120, allow_unicode=True)
 
 
 def render_tasks_file() -> str:
