@@ -20,7 +20,7 @@ GAP_CATEGORIES: dict[str, str] = {
     "git_repo": "git_repos",
 }
 PRIORITIES: tuple[str, ...] = ("high", "normal", "low")
-_PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
+PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}  # high first; plan and the engine order by it
 
 Reason = Literal["missing", "outdated", "pinned"]
 

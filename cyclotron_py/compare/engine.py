@@ -11,7 +11,7 @@ from ..catalog import Catalog
 from ..policy import Policy, PolicyMatcher
 from ..versions import comparable_keys, parse_version
 from .capability import _Cap
-from .documents import _PRIORITY_RANK, MATRIX_SCHEMA_VERSION
+from .documents import MATRIX_SCHEMA_VERSION, PRIORITY_RANK
 from .portability import UPGRADE_MANAGERS, _checked, _Portability, _Profile
 from .records import HostRecord
 
@@ -92,9 +92,7 @@ class _Engine(_Portability):
         partial: dict[str, list[str]] = {}
         unique: dict[str, list[str]] = {h: [] for h in hosts}
         drift_list: list[dict[str, Any]] = []
-        recs: dict[str, list[dict[str, Any]]] = {h: [] for h in hosts}
-        unportable: dict[str, list[dict[str, Any]]] = {h: [] for h in hosts}
-        excluded: dict[str, list[dict[str, Any]]] = {h: [] for h in hosts}
+        recs, unportable, excluded = _Ranked(hosts), _Ranked(hosts), _Ranked(hosts)
         missing_count = dict.fromkeys(hosts, 0)
         ignored_count = dict.fromkeys(hosts, 0)
         domain_counts: dict[str, list[int]] = {}
@@ -124,22 +122,28 @@ class _Engine(_Portability):
             drifted = not cap.flat and self._drift(cap, drift_list)
 
             excluded_here: list[str] = []
+            # Templates carry the capability's priority: its hosts' list of that rank, found once.
+            recs_here = recs.of_priority(cap.meta().priority)
             for h in missing:
                 missing_count[h] += 1
                 if h in filtering:
                     decision, why = self.decide(h, cap)
                     if decision == "excluded":
                         excluded_here.append(h)
-                        excluded[h].append(self._gap_item(cap, h, "missing", why))
+                        excluded.add(h, self._gap_item(cap, h, "missing", why))
                         continue
                 tmpl, why = self.template(cap, self.profile_of[h])
                 if tmpl is None:
-                    unportable[h].append(self._gap_item(cap, h, "missing", why))
+                    unportable.add(h, self._gap_item(cap, h, "missing", why))
                     continue
-                rec = dict(tmpl)
                 if h in special:
+                    rec = dict(tmpl)
                     self._personalise(rec, h)
-                recs[h].append(rec)
+                    recs.add(h, rec)
+                else:
+                    # Every host of the profile shares the template itself (read-only from here
+                    # on): plan.build_plan and compare.layout do a shared one's work once.
+                    recs_here[h].append(tmpl)
             if drifted or cid in self.pinned_ids:
                 self._upgrades(cap, drifted, recs, unportable, excluded)
             for h in ignored:
@@ -235,9 +239,9 @@ class _Engine(_Portability):
         self,
         cap: _Cap,
         drifted: bool,
-        recs: dict[str, list[dict[str, Any]]],
-        unportable: dict[str, list[dict[str, Any]]],
-        excluded: dict[str, list[dict[str, Any]]],
+        recs: _Ranked,
+        unportable: _Ranked,
+        excluded: _Ranked,
     ) -> None:
         """Outdated and pinned recommendations for hosts that have the capability."""
         ranks = cap.ranks()
@@ -247,6 +251,7 @@ class _Engine(_Portability):
         special = self.special
         hosts = holders if drifted else [h for h in holders if h in special]
         templates: dict[tuple[str, str, str, str, str], dict[str, Any] | str] = {}
+        upgraded: dict[tuple[tuple[str, str, str, str, str], str | None], dict[str, Any]] = {}
         # Each manager's best rank: a host holding it (most hosts, the same tuple) has nothing newer.
         peer_rank = {m: ranks[p] for m, p in by_manager.items()}
         for h in hosts:
@@ -274,21 +279,24 @@ class _Engine(_Portability):
                 decision, why = self.decide(h, cap)
                 if decision != "allowed":
                     if decision == "excluded":
-                        excluded[h].append(self._gap_item(cap, h, reason, why))
+                        excluded.add(h, self._gap_item(cap, h, reason, why))
                     continue
             key = (manager, peer, reason, wanted, c.source.package)
             tmpl = templates.get(key)
             if tmpl is None:
                 tmpl = templates[key] = self._upgrade_template(cap, c, peer, manager, reason, wanted)
             if isinstance(tmpl, str):
-                unportable[h].append(self._gap_item(cap, h, reason, tmpl))
+                unportable.add(h, self._gap_item(cap, h, reason, tmpl))
                 continue
-            rec = dict(tmpl)
-            rec["current_version"] = current
-            rec["pinned"] = pin is not None
             if h in special:
+                rec = {**tmpl, "current_version": current, "pinned": pin is not None}
                 self._personalise(rec, h)
-            recs[h].append(rec)
+            else:  # shared by the hosts at the same version, as templates are above
+                shared = upgraded.get((key, current))
+                if shared is None:
+                    shared = upgraded[(key, current)] = {**tmpl, "current_version": current}
+                rec = shared
+            recs.add(h, rec)
 
     def _upgrade_template(
         self, cap: _Cap, c: Any, peer: str, manager: str, reason: str, wanted: str
@@ -332,9 +340,9 @@ class _Engine(_Portability):
         partial: dict[str, list[str]],
         unique: dict[str, list[str]],
         drift_list: list[dict[str, Any]],
-        recs: dict[str, list[dict[str, Any]]],
-        unportable: dict[str, list[dict[str, Any]]],
-        excluded: dict[str, list[dict[str, Any]]],
+        recs: _Ranked,
+        unportable: _Ranked,
+        excluded: _Ranked,
         missing_count: dict[str, int],
         ignored_count: dict[str, int],
         domain_counts: dict[str, list[int]],
@@ -375,9 +383,9 @@ class _Engine(_Portability):
             doc[f"unique_to_{h}"] = unique[h]
         doc["partial_capabilities"] = partial
         doc["version_drift"] = drift_list
-        doc["recommended_distribution"] = {f"to_{h}": _by_priority(recs[h]) for h in hosts}
-        doc["unportable"] = {f"to_{h}": _by_priority(unportable[h]) for h in hosts}
-        doc["policy_excluded"] = {f"to_{h}": _by_priority(excluded[h]) for h in hosts}
+        doc["recommended_distribution"] = {f"to_{h}": recs.joined(h) for h in hosts}
+        doc["unportable"] = {f"to_{h}": unportable.joined(h) for h in hosts}
+        doc["policy_excluded"] = {f"to_{h}": excluded.joined(h) for h in hosts}
         doc["coverage"] = {
             "overall": _figure(all_present, all_total),
             "by_host": by_host,
@@ -390,28 +398,41 @@ class _Engine(_Portability):
             "partial": len(partial),
             "unique": sum(len(v) for v in unique.values()),
             "drifted": len(drift_list),
-            "recommendations": sum(len(v) for v in recs.values()),
-            "unportable": sum(len(v) for v in unportable.values()),
-            "excluded": sum(len(v) for v in excluded.values()),
+            "recommendations": recs.count(),
+            "unportable": unportable.count(),
+            "excluded": excluded.count(),
         }
         return doc
 
 
-def _by_priority(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``items`` (built in id order) stably sorted by priority: one pass into a bucket per priority
-    rank, then the buckets in rank order (what sorted(key=rank) gives, without a call per item)."""
-    buckets: dict[int, list[dict[str, Any]]] = {}
-    rank = _PRIORITY_RANK.get
-    for item in items:
-        r = rank(item["priority"], 1)
-        bucket = buckets.get(r)
-        if bucket is None:
-            buckets[r] = [item]
-        else:
-            bucket.append(item)
-    if len(buckets) <= 1:
-        return list(items)
-    return [item for r in sorted(buckets) for item in buckets[r]]
+class _Ranked:
+    """Per host, a list of entries (recommendations, gaps) in priority order, stable: one list per
+    priority rank, filled as the entries are made (in capability id order) and joined at the end,
+    which is what sorting by rank gives, without a pass over every entry afterwards."""
+
+    __slots__ = ("by_rank",)
+
+    def __init__(self, hosts: Sequence[str]) -> None:
+        self.by_rank: tuple[dict[str, list[dict[str, Any]]], ...] = tuple(
+            {h: [] for h in hosts} for _ in range(len(PRIORITY_RANK))
+        )
+
+    def of_priority(self, priority: str) -> dict[str, list[dict[str, Any]]]:
+        """Host -> its list for this priority (an unknown priority ranks as normal)."""
+        return self.by_rank[PRIORITY_RANK.get(priority, _NORMAL)]
+
+    def add(self, host: str, entry: dict[str, Any]) -> None:
+        self.of_priority(entry["priority"])[host].append(entry)
+
+    def joined(self, host: str) -> list[dict[str, Any]]:
+        lists = [lists[host] for lists in self.by_rank if lists[host]]
+        return lists[0] if len(lists) == 1 else [entry for entries in lists for entry in entries]
+
+    def count(self) -> int:
+        return sum(len(entries) for lists in self.by_rank for entries in lists.values())
+
+
+_NORMAL = PRIORITY_RANK["normal"]
 
 
 def _order(current: str | None, wanted: str, manager: str) -> int | None:

@@ -359,6 +359,29 @@ def test_policy_exclude_domains_ignore_override_pin() -> None:
     assert "pip:requests" not in recs_of(m, "server")
 
 
+def test_recommendations_in_stable_priority_order_shared_by_hosts_alike() -> None:
+    """Each host's lists are stably ordered by priority (capability ids within one priority), and
+    hosts of one profile share one recommendation object; a host whose policy changes the
+    recommendation (an override, a pin) gets its own copy and the shared one is unchanged."""
+    from cyclotron_py.compare.documents import PRIORITY_RANK
+
+    caps = [cap("docker", "24.0"), cap("jq", "1.7"), cap("pip:requests", "2.32.3"), cap("python", "3.12.1"),
+            cap("vlc", "3.0"), cap("nodejs", "20.1.0")]
+    fleet = [manifest("source", caps), manifest("a", []), manifest("b", []), manifest("c", [])]
+    m = capability_matrix(fleet, policies={"c": {"overrides": {"python": {"priority": "low"}}}})
+    for key in ("recommended_distribution", "unportable", "policy_excluded"):
+        for entries in m[key].values():
+            ranks = [PRIORITY_RANK.get(e["priority"], 1) for e in entries]
+            assert ranks == sorted(ranks)
+            assert entries == sorted(entries, key=lambda e: PRIORITY_RANK.get(e["priority"], 1))
+    a, b, c = (m["recommended_distribution"][f"to_{h}"] for h in ("a", "b", "c"))
+    assert [r["id"] for r in a] == [r["id"] for r in b] and all(x is y for x, y in zip(a, b, strict=True))
+    python_a, python_c = (next(r for r in recs if r["id"] == "python") for recs in (a, c))
+    assert python_a["priority"] == "high" and python_c["priority"] == "low" and python_c is not python_a
+    assert [r["id"] for r in c if r["priority"] == "low"] == sorted(r["id"] for r in c if r["priority"] == "low")
+    assert m["summary"]["recommendations"] == len(a) + len(b) + len(c)
+
+
 def test_ignored_everywhere_is_not_in_the_matrix() -> None:
     fleet = [manifest("a", [cap("command:rg", "1")]), manifest("b", [])]
     m = capability_matrix(fleet, policies={"a": {"ignore": ["command:*"]}, "b": {"ignore": ["command:*"]}})

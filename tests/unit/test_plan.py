@@ -199,6 +199,29 @@ def test_shared_items_give_the_models_plan_and_the_documented_id(name):
     assert pc2.items[-1].requires == ["nodejs"] and pc3.items[-1].requires == []
 
 
+def test_recommendations_made_afresh_for_each_host_are_each_planned():
+    """build_plan finds a recommendation again by the object itself; one made afresh for each host
+    (freed once its host is planned, so the next may get its address) is still its own item."""
+
+    class Fresh(dict):
+        def __getitem__(self, host):
+            return iter([rec(f"pip:{host}", "pip", host)])
+
+    hosts = [f"pc{n}" for n in range(50)]
+    distribution = Fresh.fromkeys(hosts)
+    plan = build_plan(distribution, {}, CATALOG, approve="all")
+    assert [[i.package for i in h.items] for h in plan.hosts] == [[h] for h in sorted(hosts)]
+
+
+def test_the_playbook_writes_items_hosts_share_in_full():
+    git = rec("git", "apt", "git", type_="software")
+    plan = build_plan({"a": [git], "b": [dict(git)]}, {"a": "linux", "b": "linux"}, CATALOG, approve="all")
+    assert plan.hosts[0].items[0] is plan.hosts[1].items[0] and plan.hosts[0].items[0].verify
+    text = render_playbook(plan)
+    assert "&id" not in text and "*id" not in text
+    assert text.count("verify:") == 2  # once in each host's play
+
+
 def test_the_plan_id_text_takes_subclasses_of_plain_types():
     # In an action plugin, ansible-core 2.19 hands over tagged str/int subclasses.
     class Tagged(str):
