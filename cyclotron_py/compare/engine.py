@@ -61,6 +61,7 @@ class _Engine(_Portability):
         self.ignore_groups = list(groups.values())
         self._decisions: dict[tuple[int, str], tuple[str, str]] = {}
         self._options: dict[tuple[str, _Profile], tuple[dict[str, Any] | None, str]] = {}
+        self._gaps: dict[tuple[str, str, str, str], dict[str, Any]] = {}
 
     # ----------------------------------------------------------------- policy
 
@@ -184,14 +185,20 @@ class _Engine(_Portability):
                               missing_count, ignored_count, domain_counts)
 
     def _gap_item(self, cap: _Cap, host: str, gap: str, reason: str) -> dict[str, Any]:
+        """An unportable or excluded entry; hosts without overrides share one (read-only, as
+        recommendations are)."""
         meta = cap.meta()
         priority = meta.priority
         if host in self.special:
             override = self.policy_of[host].overrides.get(cap.cid)
             if override and override.priority:
                 priority = override.priority
-        return {"id": cap.cid, "name": meta.name, "type": meta.type, "domain": meta.domain,
-                "priority": priority, "gap": gap, "reason": reason}
+        key = (cap.cid, priority, gap, reason)
+        found = self._gaps.get(key)
+        if found is None:
+            found = self._gaps[key] = {"id": cap.cid, "name": meta.name, "type": meta.type, "domain": meta.domain,
+                                       "priority": priority, "gap": gap, "reason": reason}
+        return found
 
     def _personalise(self, rec: dict[str, Any], host: str) -> None:
         policy = self.policy_of[host]
@@ -252,6 +259,7 @@ class _Engine(_Portability):
         hosts = holders if drifted else [h for h in holders if h in special]
         templates: dict[tuple[str, str, str, str, str], dict[str, Any] | str] = {}
         upgraded: dict[tuple[tuple[str, str, str, str, str], str | None], dict[str, Any]] = {}
+        recs_here = recs.of_priority(cap.meta().priority)  # what a shared recommendation carries
         # Each manager's best rank: a host holding it (most hosts, the same tuple) has nothing newer.
         peer_rank = {m: ranks[p] for m, p in by_manager.items()}
         for h in hosts:
@@ -291,12 +299,12 @@ class _Engine(_Portability):
             if h in special:
                 rec = {**tmpl, "current_version": current, "pinned": pin is not None}
                 self._personalise(rec, h)
+                recs.add(h, rec)
             else:  # shared by the hosts at the same version, as templates are above
                 shared = upgraded.get((key, current))
                 if shared is None:
                     shared = upgraded[(key, current)] = {**tmpl, "current_version": current}
-                rec = shared
-            recs.add(h, rec)
+                recs_here[h].append(shared)
 
     def _upgrade_template(
         self, cap: _Cap, c: Any, peer: str, manager: str, reason: str, wanted: str

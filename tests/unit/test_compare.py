@@ -522,3 +522,17 @@ def test_dumps_is_the_line_by_line_json_text(text: str) -> None:
     dump_utf8(matrix, pieces.append)
     assert len(pieces) > 3
     assert b"".join(pieces) == dumps_utf8(matrix) == dumps(matrix).encode("utf-8", "surrogatepass")
+
+
+def test_dumps_writes_an_object_hosts_share_as_often_as_it_appears() -> None:
+    """The layout encodes a dict shared by several lists once (by identity) and writes it each time;
+    a batch that goes through json (a float) and one through msgspec meet the same object."""
+    shared = {"id": "jq", "details": {}, "priority": "normal"}
+    floaty = {"id": "x", "details": {"f": 1e16}, "priority": "low"}
+    doc = {"hosts": ["a", "b", "c"],
+           "recommended_distribution": {"to_a": [shared, floaty], "to_b": [shared], "to_c": [floaty, shared]}}
+    expected = _layout_reference(doc) + "\n"
+    assert dumps(doc) == dumps_stdlib(doc) == expected
+    assert expected.count('"id": "jq"') == 3
+    m = capability_matrix(fixture_fleet())
+    assert dumps(m) == dumps_stdlib(m) == _layout_reference(m) + "\n"
