@@ -15,11 +15,13 @@ After a change to the manager table, rewrite the tasks file:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from . import managers
@@ -53,7 +55,7 @@ def literal_tasks(role_items: RoleItems) -> list[dict[str, Any]]:
     tasks: list[dict[str, Any]] = []
     for role in managers.ROLES:
         given = role_items.get(role) or {}
-        role_vars = {var: [dict(item) for item in given[var]] for var in _items_vars(role) if given.get(var)}
+        role_vars = {var: ItemList(map(dict, given[var])) for var in _items_vars(role) if given.get(var)}
         unknown = set(given) - set(_items_vars(role))
         if unknown:
             raise ValueError(f"cyclotron_{role} takes no items variable {sorted(unknown)}")
@@ -74,16 +76,80 @@ def templated_tasks(source: str = SYNC_ITEMS) -> list[dict[str, Any]]:
     return tasks
 
 
+class ItemList(list[dict[str, Any]]):
+    """A role's items written into a playbook: data from manifests, so untrusted. ``dump`` writes
+    each item as one JSON mapping on its own line tagged ``!unsafe``, which Ansible never
+    templates: a capability named ``{{ lookup('pipe', ...) }}`` stays that text. One line per item
+    also keeps a large plan's playbook quick to write and to review as a diff."""
+
+
 class _PlainDumper(yaml.SafeDumper):
-    """Writes a value shared by two tasks (hosts share planned items) out in full each time: no
-    ``&id001`` anchors and ``*id001`` aliases in a playbook a person reviews."""
+    """Writes a value shared by two tasks out in full each time: no ``&id001`` anchors and
+    ``*id001`` aliases in a playbook a person reviews."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
+_ENCODE = msgspec.json.Encoder()  # keys in the order role_vars() gives them
+_AS_LINES = msgspec.json.Decoder(list[msgspec.Raw])
+_PLACEHOLDER = "@cyclotron-items-{}"  # a plain YAML scalar cannot start with "@": always quoted
+_PLACED = re.compile(r"^( *)(\S[^\n]*?): '@cyclotron-items-(\d+)'$", re.MULTILINE)
+# Characters YAML 1.1 readers refuse in a stream, or read as line breaks inside a quoted string
+# (NEL, LS, PS): written as JSON escapes, which a YAML double-quoted string reads the same.
+_NOT_FOR_YAML = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
 def dump(data: Any) -> str:
-    return yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, width=120, allow_unicode=True)
+    """YAML of ``data`` (plays or tasks); every ItemList in it as one ``!unsafe`` JSON line per item."""
+    lists: list[ItemList] = []
+    text = yaml.dump(_placed(data, lists), Dumper=_PlainDumper, sort_keys=False, width=120, allow_unicode=True)
+    if not lists:
+        return text
+
+    def items(match: re.Match[str]) -> str:
+        indent, key, n = match.group(1), match.group(2), int(match.group(3))
+        lines = [f"{indent}{key}:"]
+        for raw in _AS_LINES.decode(msgspec.json.format(_ENCODE.encode(lists[n]), indent=0)):
+            line = bytes(raw).decode()
+            if not line.isascii():
+                line = _NOT_FOR_YAML.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+            lines.append(f"{indent}  - !unsafe {line}")
+        return "\n".join(lines)
+
+    return _PLACED.sub(items, text)
+
+
+class _Loader(yaml.SafeLoader):
+    """Reads ``!unsafe`` values as plain data (Ansible's own loader marks them never to template)."""
+
+
+def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("!unsafe", _unsafe)
+
+
+def load(text: str) -> Any:
+    """A playbook ``dump`` wrote, read back as data (tests, tools): the inverse of ``dump``."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader with one more tag
+
+
+def _placed(value: Any, lists: list[ItemList]) -> Any:
+    """``value`` with each ItemList replaced by a placeholder that ``dump`` finds again."""
+    if isinstance(value, ItemList):
+        lists.append(value)
+        return _PLACEHOLDER.format(len(lists) - 1)
+    if isinstance(value, dict):
+        return {k: _placed(v, lists) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_placed(v, lists) for v in value]
+    return value
 
 
 def render_tasks_file() -> str:

@@ -203,12 +203,18 @@ def build_plan(
                 keyed = [k for k in keyed if k is not None]
         ordered: list[_Keyed] = sorted(keyed, key=_ORDER)  # type: ignore[arg-type]  # stable sort
         items = list(map(_ITEM, ordered))
-        if made.requiring:
+        if made.requirements:
+            # An item keeps only the requirements planned on this host with it. Few distinct
+            # requirement lists exist (mostly one runtime each), so each is checked once per host;
+            # an item none of whose requirements is planned here takes its copy without any.
             present = set(map(_ID, items))
-            for n, (_, item, requires) in enumerate(ordered):
-                if requires and not present.issuperset(requires):
-                    kept = [r for r in requires if r in present] if len(requires) > 1 else []
-                    items[n] = variant(item, "requires", kept)
+            unmet = {r for r in made.requirements if not present.issuperset(r)}
+            if unmet:
+                items = [k[3] if k[2] in unmet else k[1] for k in ordered]
+                partly = [n for n, k in enumerate(ordered) if len(k[2]) > 1 and k[2] in unmet] if made.several else []
+                for n in partly:
+                    _, item, requires, _ = ordered[n]
+                    items[n] = variant(item, "requires", [r for r in requires if r in present])
         answers = (decisions or {}).get(host)
         take: list[PlanItem] = []
         wait: list[PlanItem] = []
@@ -248,8 +254,8 @@ def build_plan(
     return Plan(plan_id=_plan_id(approve, hosts), created_at=stamp, approve=approve, hosts=hosts)  # type: ignore[arg-type]
 
 
-# (the item's order key as one string, the item, its requirements)
-_Keyed = tuple[str, "PlanItem", tuple[str, ...]]
+# (the item's order key as one string, the item, its requirements, the item without them)
+_Keyed = tuple[str, "PlanItem", tuple[str, ...], "PlanItem"]
 _ORDER = operator.itemgetter(0)
 _ITEM = operator.itemgetter(1)
 _ID = operator.attrgetter("id")
@@ -268,7 +274,8 @@ class _Made:
         # is built, so its id is not reused): one lookup for each host sharing it.
         self.by_object: dict[int, _Keyed] = {}
         self.alive: list[list[Mapping[str, Any]]] = []
-        self.requiring = False  # some item lists requirements
+        self.requirements: set[tuple[str, ...]] = set()  # the distinct non-empty requirement lists
+        self.several = False  # one of them has more than one requirement
 
     def find(self, host: str, rec: Mapping[str, Any], catalog: Catalog, refused: list[dict[str, Any]]) -> _Keyed | None:
         """The item for ``rec``, made once per distinct recommendation; None (and the reason added to
@@ -289,10 +296,14 @@ class _Made:
         # _order_key as text that sorts the same (the two ranks as one character each): strings
         # compare faster than tuples.
         role, priority, cap_id = _order_key(item)
-        found = (f"{chr(65 + role)}{chr(65 + priority)}{cap_id}", item, tuple(item.requires))
+        requires = tuple(item.requires)
+        unrequired = item.model_copy(update={"requires": []}) if requires else item
+        found = (f"{chr(65 + role)}{chr(65 + priority)}{cap_id}", item, requires, unrequired)
         if key is not None:
             self.by_key[key] = found
-        self.requiring = self.requiring or bool(item.requires)
+        if requires:
+            self.requirements.add(requires)
+            self.several = self.several or len(requires) > 1
         return found
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from cyclotron_py import install_play
 from cyclotron_py.cli import main
 
 from .fleet import Fleet
@@ -58,7 +58,7 @@ def test_generated_playbook_installs_a_pipx_tool_through_pipx(
     assert main(argv) == 0
     plan = json.loads(capsys.readouterr().out)
     playbook = dirs.generated / f"{plan['plan_id']}.yml"
-    (play,) = yaml.safe_load(playbook.read_text())
+    (play,) = install_play.load(playbook.read_text())
     assert play["hosts"] == "pc2"
     pip_task = next(t for t in play["tasks"] if t.get("ansible.builtin.include_role") == {"name": "cyclotron_pip"})
     assert [i["package"] for i in pip_task["vars"]["cyclotron_pip_pipx_items"]] == [TOOL]

@@ -89,7 +89,7 @@ def test_generated_playbook_passes_pipx_items_in_their_own_variable() -> None:
         "dnf": {"cyclotron_dnf_items": ["jq"]},
         "pip": {"cyclotron_pip_pipx_items": ["httpie"], "cyclotron_pip_items": ["six"]},
     }
-    tasks = yaml.safe_load(render_playbook(plan))[0]["tasks"]
+    tasks = install_play.load(render_playbook(plan))[0]["tasks"]
     assert tasks == [*install_play.literal_tasks(by_role), {
         "name": "Show the outcome of every item", "ansible.builtin.debug": {"var": "cyclotron_outcomes"}
     }]

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
+from cyclotron_py import install_play
 from cyclotron_py import plan as plan_mod
 from cyclotron_py.catalog import load_catalog
 from cyclotron_py.cli import main
@@ -112,7 +112,7 @@ def test_playbook_is_reviewable_yaml_and_plan_id_is_stable(tmp_path):
     first = build_plan(recs, {"pc2": "linux", "pc3": "linux"}, CATALOG)
     again = build_plan(recs, {"pc2": "linux", "pc3": "linux"}, CATALOG)
     assert first.plan_id == again.plan_id
-    plays = yaml.safe_load(render_playbook(first))
+    plays = install_play.load(render_playbook(first))
     assert [p["hosts"] for p in plays] == ["pc2"]
     start, task = plays[0]["tasks"][:2]
     assert start["ansible.builtin.set_fact"] == {"cyclotron_outcomes": []}
@@ -164,7 +164,7 @@ def test_an_rpm_host_beside_a_debian_host_is_planned_through_dnf(tmp_path, capsy
     assert [(i["id"], i["role"]) for i in hosts["deb1"]["items"]] == [("tmux", "apt"), ("pip:requests", "pip")]
     # An rpm-only package cannot go to the Debian host; the plan says why instead of failing.
     assert [u["id"] for u in hosts["deb1"]["unportable"]] == ["rpm:dnf-plugins-core"]
-    plays = yaml.safe_load((tmp_path / "generated" / f"{plan['plan_id']}.yml").read_text())
+    plays = install_play.load((tmp_path / "generated" / f"{plan['plan_id']}.yml").read_text())
     fedora = next(p for p in plays if p["hosts"] == "fedora1")
     by_role = {t["ansible.builtin.include_role"]["name"]: t["vars"] for t in fedora["tasks"]
                if "ansible.builtin.include_role" in t}
@@ -219,7 +219,38 @@ def test_the_playbook_writes_items_hosts_share_in_full():
     assert plan.hosts[0].items[0] is plan.hosts[1].items[0] and plan.hosts[0].items[0].verify
     text = render_playbook(plan)
     assert "&id" not in text and "*id" not in text
-    assert text.count("verify:") == 2  # once in each host's play
+    assert text.count("\"verify\": ") == 2  # once in each host's play
+
+
+def test_ansible_never_templates_what_a_manifest_wrote_into_the_playbook(tmp_path):
+    """A capability's name comes from another machine's manifest: in the generated playbook it is
+    data (!unsafe), so Ansible does not evaluate "{{ ... }}" in it (that would run a lookup on
+    the controller). Checked with ansible-playbook itself, a stand-in role printing the name."""
+    import subprocess
+    import sys
+
+    names = ["{{ 7 * 7 }}", "{% if true %}yes{% endif %}", "é\u2028x\x85"]
+    recs = [rec(f"pip:pkg{n}", "pip", f"pkg{n}", name=name) for n, name in enumerate(names)]
+    plan = build_plan({"pc2": recs}, {"pc2": "linux"}, CATALOG, approve="all")
+    playbook = tmp_path / "generated.yml"
+    playbook.write_text(render_playbook(plan), encoding="utf-8")
+    stub = tmp_path / "roles" / "cyclotron_pip" / "tasks"
+    stub.mkdir(parents=True)
+    (stub / "main.yml").write_text(
+        "- name: Show the names\n  ansible.builtin.debug:\n"
+        "    msg: \"{{ cyclotron_pip_items | map(attribute='name') }}\"\n"
+    )
+    (tmp_path / "hosts").write_text(f"pc2 ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    env = {"ANSIBLE_HOME": str(tmp_path / "ansible"), "PATH": "/usr/bin:/bin", "ANSIBLE_STDOUT_CALLBACK": "json",
+           "ANSIBLE_ROLES_PATH": str(tmp_path / "roles")}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "hosts", playbook.name],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
+    shown = next(t for t in tasks if t["task"]["name"].endswith("Show the names"))
+    assert shown["hosts"]["pc2"]["msg"] == names
 
 
 def test_the_plan_id_text_takes_subclasses_of_plain_types():
