@@ -55,7 +55,7 @@ def literal_tasks(role_items: RoleItems) -> list[dict[str, Any]]:
     tasks: list[dict[str, Any]] = []
     for role in managers.ROLES:
         given = role_items.get(role) or {}
-        role_vars = {var: ItemList(map(dict, given[var])) for var in _items_vars(role) if given.get(var)}
+        role_vars = {var: ItemList(given[var]) for var in _items_vars(role) if given.get(var)}
         unknown = set(given) - set(_items_vars(role))
         if unknown:
             raise ValueError(f"cyclotron_{role} takes no items variable {sorted(unknown)}")
@@ -76,16 +76,17 @@ def templated_tasks(source: str = SYNC_ITEMS) -> list[dict[str, Any]]:
     return tasks
 
 
-class ItemList(list[dict[str, Any]]):
+class ItemList(list[Mapping[str, Any]]):
     """A role's items written into a playbook: data from manifests, so untrusted. ``dump`` writes
     each item as one JSON mapping on its own line tagged ``!unsafe``, which Ansible never
     templates: a capability named ``{{ lookup('pipe', ...) }}`` stays that text. One line per item
     also keeps a large plan's playbook quick to write and to review as a diff."""
 
 
-class _PlainDumper(yaml.SafeDumper):
+class _PlainDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]  # libyaml when built with it
     """Writes a value shared by two tasks out in full each time: no ``&id001`` anchors and
-    ``*id001`` aliases in a playbook a person reviews."""
+    ``*id001`` aliases in a playbook a person reviews. (libyaml's emitter writes the same text as
+    PyYAML's for these documents, test_install_play holds the tasks file to it.)"""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
@@ -106,16 +107,24 @@ def dump(data: Any) -> str:
     text = yaml.dump(_placed(data, lists), Dumper=_PlainDumper, sort_keys=False, width=120, allow_unicode=True)
     if not lists:
         return text
+    # An item several hosts share is one object (plan.render_playbook): its line is made once.
+    # Its id is not reused while ``data`` holds it.
+    lines_of: dict[int, str] = {}
 
     def items(match: re.Match[str]) -> str:
         indent, key, n = match.group(1), match.group(2), int(match.group(3))
-        lines = [f"{indent}{key}:"]
-        for raw in _AS_LINES.decode(msgspec.json.format(_ENCODE.encode(lists[n]), indent=0)):
-            line = bytes(raw).decode()
-            if not line.isascii():
-                line = _NOT_FOR_YAML.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
-            lines.append(f"{indent}  - !unsafe {line}")
-        return "\n".join(lines)
+        values = lists[n]
+        ids = list(map(id, values))
+        todo = {key_id: value for key_id, value in zip(ids, values, strict=True) if key_id not in lines_of}
+        if todo:
+            encoded = _AS_LINES.decode(msgspec.json.format(_ENCODE.encode(list(todo.values())), indent=0))
+            for key_id, raw in zip(todo, encoded, strict=True):
+                line = bytes(raw).decode()
+                if not line.isascii():
+                    line = _NOT_FOR_YAML.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+                lines_of[key_id] = f"  - !unsafe {line}"
+        prefix = "\n" + indent
+        return f"{indent}{key}:{prefix}" + prefix.join(map(lines_of.__getitem__, ids))
 
     return _PLACED.sub(items, text)
 

@@ -101,6 +101,9 @@ class PlanItem(BaseModel):
         return data
 
 
+_RoleEntry = tuple[str, str, dict[str, Any]]  # an item's role, its items variable, role_vars()
+
+
 class HostPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str
@@ -111,13 +114,26 @@ class HostPlan(BaseModel):
     # Items a person rejected (cyclotron reject) for the version now wanted: not installed, not asked again.
     rejected: list[PlanItem] = Field(default_factory=list)
 
-    def items_by_role(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    def items_by_role(self, made: dict[int, _RoleEntry] | None = None) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """Role -> the role variable of each item's manager -> items, as the install play passes
-        them (cyclotron_py.install_play): pipx items go to cyclotron_pip in cyclotron_pip_pipx_items."""
+        them (cyclotron_py.install_play): pipx items go to cyclotron_pip in cyclotron_pip_pipx_items.
+        ``made``: id(item) -> (role, variable, role_vars()), shared by the hosts of one plan (the
+        items are alive in it, so no id is reused; the data is read-only)."""
         grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        made = {} if made is None else made
         for item in self.items:
-            by_var = grouped.setdefault(item.role, {})
-            by_var.setdefault(managers.items_var(item.manager), []).append(item.role_vars())
+            entry = made.get(id(item))
+            if entry is None:
+                entry = made[id(item)] = (item.role, managers.items_var(item.manager), item.role_vars())
+            role, var, data = entry
+            by_var = grouped.get(role)
+            if by_var is None:
+                by_var = grouped[role] = {}
+            found = by_var.get(var)
+            if found is None:
+                by_var[var] = [data]
+            else:
+                found.append(data)
         return {role: grouped[role] for role in ROLE_ORDER if role in grouped}
 
 
@@ -459,8 +475,9 @@ def _mcp_spec(rec: Mapping[str, Any], where: str) -> dict[str, Any]:
 def render_playbook(plan: Plan) -> str:
     """A playbook a person can read, review and run alone with ansible-playbook."""
     plays: list[dict[str, Any]] = []
+    made: dict[int, _RoleEntry] = {}  # hosts share items: each item's data made (and written) once
     for host in plan.hosts:
-        tasks = install_play.literal_tasks(host.items_by_role())
+        tasks = install_play.literal_tasks(host.items_by_role(made))
         if not tasks:
             continue
         tasks.append(
@@ -504,6 +521,48 @@ def write_plan(plan: Plan, plans_dir: str | Path, generated_dir: str | Path) -> 
     """Write plans/<id>.json and generated/<id>.yml atomically; same id, same content."""
     plan_path = Path(plans_dir) / f"{plan.plan_id}.json"
     playbook_path = Path(generated_dir) / f"{plan.plan_id}.yml"
-    atomic_write_text(plan_path, plan.model_dump_json(indent=2) + "\n")
+    atomic_write_text(plan_path, plan_json(plan))
     atomic_write_text(playbook_path, render_playbook(plan))
     return plan_path, playbook_path
+
+
+_IN_ORDER = msgspec.json.Encoder(enc_hook=_plain)  # fields in the models' order
+
+
+def plan_json(plan: Plan) -> bytes:
+    """The plan's JSON (what ``Plan.model_validate_json`` reads back), an entry per line: the
+    top level and each host laid out, and each item or gap on a line of its own, so a plan reads
+    (and diffs) a capability at a time. Fields in the models' order. An item hosts share is
+    encoded once."""
+    texts: dict[int, bytes] = {}  # id(item) -> its line; the items are alive in ``plan``
+
+    def entries(values: list[Any]) -> bytes:
+        if not values:
+            return b"[]"
+        ids = list(map(id, values))
+        todo = {key: value for key, value in zip(ids, values, strict=True) if key not in texts}
+        if todo:
+            plain = [v.__dict__ if isinstance(v, BaseModel) else v for v in todo.values()]
+            for key, raw in zip(todo, _LINES.decode(_spaced(_IN_ORDER.encode(plain))), strict=True):
+                texts[key] = bytes(raw)
+        return b"[\n      " + b",\n      ".join(map(texts.__getitem__, ids)) + b"\n    ]"
+
+    out = [b"{\n"]
+    for name in ("plan_id", "created_at", "approve"):
+        out.append(b'  "%s": %s,\n' % (name.encode(), _spaced(_IN_ORDER.encode(getattr(plan, name)))))
+    out.append(b'  "hosts": [')
+    for n, host in enumerate(plan.hosts):
+        fields = []
+        for name, value in host.__dict__.items():
+            text = entries(value) if isinstance(value, list) else _spaced(_IN_ORDER.encode(value))
+            fields.append(b'      "%s": %s' % (name.encode(), text.replace(b"\n", b"\n  ")))
+        out.append((b",\n    {\n" if n else b"\n    {\n") + b",\n".join(fields) + b"\n    }")
+    out.append(b"\n  ]\n}\n" if plan.hosts else b"]\n}\n")
+    return b"".join(out)
+
+
+_LINES = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _spaced(text: bytes) -> bytes:
+    return msgspec.json.format(text, indent=0)

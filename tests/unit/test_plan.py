@@ -189,6 +189,10 @@ def test_shared_items_give_the_models_plan_and_the_documented_id(name):
     plan = build_plan(distribution, {}, CATALOG, decisions=decisions)
     dumped = plan.model_dump(mode="json")
     assert Plan.model_validate(dumped) == plan
+    # plans/<id>.json: the same plan read back, each item on a line of its own
+    written = plan_mod.plan_json(plan)
+    assert Plan.model_validate_json(written) == plan and json.loads(written) == dumped
+    assert sum(line.lstrip().startswith(b'{"id": ') for line in written.splitlines()) == 8
     text = json.dumps({"approve": plan.approve, "hosts": dumped["hosts"]}, sort_keys=True)
     assert plan.plan_id == f"plan-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
     pc1, pc2, pc3 = plan.hosts
@@ -259,3 +263,6 @@ def test_the_plan_id_text_takes_subclasses_of_plain_types():
         pass
 
     assert plan_mod._json_text({"a": Tagged("x"), "b": [Tagged("y")]}) == b'{"a": "x", "b": ["y"]}'
+    tagged = {Tagged(k): Tagged(v) if isinstance(v, str) else v for k, v in rec("pip:six", "pip", "six").items()}
+    plan = build_plan({Tagged("pc1"): [tagged]}, {}, CATALOG)
+    assert json.loads(plan_mod.plan_json(plan))["hosts"][0]["items"][0]["package"] == "six"
