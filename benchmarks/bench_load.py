@@ -9,8 +9,9 @@ in a fresh child process (so its peak RSS is its own, read with wait4):
 
 - ``bare``: ``json.load`` of every file, one at a time, timed inside the child (no start-up);
 - ``matrix DIR -o FILE`` (the table), ``matrix DIR --json -o FILE``, ``report DIR -o FILE`` (text)
-  and ``plan DIR --check`` (the summary; writes nothing): the CLI's wall time *including*
-  interpreter start-up and imports.
+  ``plan DIR --check`` (the summary; writes nothing) and ``plan DIR --out D`` (the summary,
+  ``plans/<id>.json`` and ``generated/<id>.yml``): the CLI's wall time *including* interpreter
+  start-up and imports.
 
 Each checkout's Python is compiled to bytecode first (the environment may set
 PYTHONDONTWRITEBYTECODE, and a checkout without ``__pycache__`` would compile its imports every
@@ -86,6 +87,7 @@ def run_size(
         "matrix --json": ["matrix", str(fleet), "--json", "-o", str(out / "matrix.json")],
         "report": ["report", str(fleet), "-o", str(out / "report.txt")],
         "plan --check": ["plan", str(fleet), "--check"],
+        "plan (writes)": ["plan", str(fleet), "--out", str(out / "plan")],
     }
     for name, args in commands.items():
         if only and name.split()[0] not in only:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import operator
 import os
-import pickle
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast, get_args
@@ -27,6 +25,7 @@ from . import managers
 from .catalog import TYPE_BY_MANAGER
 from .compare import CapRow, HostRecord, host_record
 from .compare.records import _iso
+from .forked import Forked, can_fork, fork_call
 from .models import (
     CAPABILITY_ID_RE,
     CAPABILITY_TYPES,
@@ -163,7 +162,7 @@ class Loader:
         single-threaded process (the CLI), the second half of the bytes is loaded in a forked
         worker meanwhile (see _forked); anything wrong with the worker and this process loads
         that half itself."""
-        split = _split_point(paths) if parallel and hasattr(os, "fork") and threading.active_count() == 1 else 0
+        split = _split_point(paths) if parallel and can_fork() else 0
         if not split:
             return [self.load_file(path) for path in paths]
         worker = _forked(self, paths[split:])
@@ -435,46 +434,10 @@ def _split_point(paths: list[Path]) -> int:
     return 0
 
 
-class _Worker:
-    """A forked process loading some files with a copy of the loader; its results come back
-    pickled through a pipe (one pickle: a capability row shared by many hosts crosses once)."""
-
-    def __init__(self, pid: int, fd: int) -> None:
-        self.pid, self.fd = pid, fd
-
-    def result(self) -> list[tuple[HostRecord | None, FileResult]] | None:
-        try:
-            with os.fdopen(self.fd, "rb") as pipe:
-                data = pipe.read()
-            _, status = os.waitpid(self.pid, 0)
-            if status != 0 or not data:
-                return None
-            loaded = pickle.loads(data)  # noqa: S301 - our own forked child's output
-            return loaded if isinstance(loaded, list) else None
-        except Exception:  # noqa: BLE001 - a failed worker: the caller loads those files itself
-            return None
-
-
-def _forked(loader: Loader, paths: list[Path]) -> _Worker | None:
-    try:
-        read, write = os.pipe()
-        pid = os.fork()
-    except OSError:
-        return None
-    if pid:
-        os.close(write)
-        return _Worker(pid, read)
-    # The child: load, send, and leave without running the parent's exit handlers or flushing
-    # its buffered output.
-    code = 1
-    try:
-        os.close(read)
-        data = pickle.dumps([loader.load_file(path) for path in paths], protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(write, "wb") as pipe:
-            pipe.write(data)
-        code = 0
-    finally:
-        os._exit(code)
+def _forked(loader: Loader, paths: list[Path]) -> Forked[list[tuple[HostRecord | None, FileResult]]] | None:
+    """The files loaded in a forked child (cyclotron_py.forked): a capability row shared by many
+    hosts crosses the pipe once."""
+    return fork_call(lambda: [loader.load_file(path) for path in paths])
 
 
 # --------------------------------------------------------------------------- public API

@@ -88,13 +88,14 @@ def plan_fleet(
     policies: Mapping[str, Any] | None = None,
     approve: str = "low-risk",
     decisions: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
+    parallel: bool = False,
 ) -> tuple[Plan, dict[str, Any]]:
     """Compare every manifest; plan installs only for ``targets`` (the reachable hosts).
 
     Hosts outside ``targets`` (unreachable now, or known only from a pushed manifest)
-    still count as sources of capabilities.
+    still count as sources of capabilities. ``parallel``: see capability_matrix (the CLI sets it).
     """
-    matrix = capability_matrix(manifests, catalog=catalog, policies=policies)
+    matrix = capability_matrix(manifests, catalog=catalog, policies=policies, parallel=parallel)
     wanted = set(targets) if targets is not None else {m.host for m in manifests}
     distribution = {h: recs for h, recs in distribution_plan(matrix).items() if h in wanted}
     unportable = {h: gaps for h, gaps in unportable_by_host(matrix).items() if h in wanted}

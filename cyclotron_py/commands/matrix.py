@@ -81,7 +81,7 @@ def load_inputs(
 
 def compute_matrix(paths: Sequence[str], args: argparse.Namespace) -> dict[str, Any]:
     manifests, catalog, policies = load_inputs(paths, args)
-    return capability_matrix(manifests, catalog=catalog, policies=policies)
+    return capability_matrix(manifests, catalog=catalog, policies=policies, parallel=True)
 
 
 def _read_yaml(path: str, what: str) -> Any:

@@ -59,7 +59,8 @@ def _run(args: argparse.Namespace) -> int:
         manifests.extend(collect_manifests({}, source, parallel=True))
     targets = args.hosts.split(",") if args.hosts else None
     plan, _ = plan_fleet(
-        manifests, targets=targets, catalog=catalog, policies=_policies(args.policy), approve=args.approve
+        manifests, targets=targets, catalog=catalog, policies=_policies(args.policy), approve=args.approve,
+        parallel=True,
     )
     if args.json:
         print(json.dumps(plan.model_dump(mode="json"), indent=2))

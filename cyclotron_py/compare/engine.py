@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import safety
 from ..catalog import Catalog
+from ..forked import fork_call
 from ..policy import Policy, PolicyMatcher
 from ..versions import comparable_keys, parse_version
 from .capability import _Cap
@@ -76,30 +76,38 @@ class _Engine(_Portability):
 
     # ----------------------------------------------------------------- main pass
 
-    def run(self) -> dict[str, Any]:
-        hosts = self.hosts
-        index: defaultdict[str, dict[str, Any]] = defaultdict(dict)
-        top: set[str] = set()
-        for r in self.records:
-            h = r.host
-            for cid, c in r.caps.items():
-                index[cid][h] = c
-            top.update([cid for cid, c in r.caps.items() if c.top_level])
+    def run(self, *, parallel: bool = False) -> dict[str, Any]:
+        """The matrix document. ``parallel`` (the CLI): on a large fleet the second half of the
+        capabilities is compared in a forked child meanwhile (cyclotron_py.forked); each
+        capability's answer depends on it alone, so the halves join into the same document."""
+        cids = sorted(set().union(*(r.caps for r in self.records)))
+        half = len(cids) // 2
+        worker = None
+        if parallel and sum(len(r.caps) for r in self.records) >= PARALLEL_MIN_ENTRIES:
+            worker = fork_call(lambda: self._pass(cids[half:]))
+        if worker is None:
+            return self._document(self._pass(cids))
+        done = self._pass(cids[:half])
+        rest = worker.result()
+        done.extend(rest if isinstance(rest, _Pass) else self._pass(cids[half:]))
+        return self._document(done)
 
+    def _pass(self, cids: Sequence[str]) -> _Pass:
+        """Compare the capabilities ``cids`` (in this order) across the fleet; a capability no host
+        has at the top level (only as another's dependency) has no row."""
+        holdings = [(r.host, r.caps.get) for r in self.records]  # hosts in name order
+        hosts = self.hosts
         entries = self.catalog.entries
         filtering, special = self.filtering, self.special
-        rows: dict[str, dict[str, Any]] = {}
-        universal: list[str] = []
-        partial: dict[str, list[str]] = {}
-        unique: dict[str, list[str]] = {h: [] for h in hosts}
-        drift_list: list[dict[str, Any]] = []
-        recs, unportable, excluded = _Ranked(hosts), _Ranked(hosts), _Ranked(hosts)
-        missing_count = dict.fromkeys(hosts, 0)
-        ignored_count = dict.fromkeys(hosts, 0)
-        domain_counts: dict[str, list[int]] = {}
+        done = _Pass(hosts)
+        rows, universal, partial, unique, drift_list = done.rows, done.universal, done.partial, done.unique, done.drift
+        recs, unportable, excluded = done.recs, done.unportable, done.excluded
+        missing_count, ignored_count, domain_counts = done.missing_count, done.ignored_count, done.domain_counts
 
-        for cid in sorted(top):
-            d = index[cid]
+        for cid in cids:
+            d = {h: c for h, held in holdings if (c := held(cid)) is not None}
+            if not any(c.top_level for c in d.values()):
+                continue
             entry = entries.get(cid)
             considered: Sequence[str] = hosts
             ignored: list[str] = []
@@ -180,9 +188,7 @@ class _Engine(_Portability):
             else:
                 counts[0] += present
                 counts[1] += total
-
-        return self._document(rows, universal, partial, unique, drift_list, recs, unportable, excluded,
-                              missing_count, ignored_count, domain_counts)
+        return done
 
     def _gap_item(self, cap: _Cap, host: str, gap: str, reason: str) -> dict[str, Any]:
         """An unportable or excluded entry; hosts without overrides share one (read-only, as
@@ -341,20 +347,10 @@ class _Engine(_Portability):
             "details": details,
         }
 
-    def _document(
-        self,
-        rows: dict[str, dict[str, Any]],
-        universal: list[str],
-        partial: dict[str, list[str]],
-        unique: dict[str, list[str]],
-        drift_list: list[dict[str, Any]],
-        recs: _Ranked,
-        unportable: _Ranked,
-        excluded: _Ranked,
-        missing_count: dict[str, int],
-        ignored_count: dict[str, int],
-        domain_counts: dict[str, list[int]],
-    ) -> dict[str, Any]:
+    def _document(self, done: _Pass) -> dict[str, Any]:
+        rows, universal, partial, unique, drift_list = done.rows, done.universal, done.partial, done.unique, done.drift
+        recs, unportable, excluded = done.recs, done.unportable, done.excluded
+        missing_count, ignored_count, domain_counts = done.missing_count, done.ignored_count, done.domain_counts
         hosts = self.hosts
         n_rows = len(rows)
         by_host = {}
@@ -438,6 +434,54 @@ class _Ranked:
 
     def count(self) -> int:
         return sum(len(entries) for lists in self.by_rank for entries in lists.values())
+
+    def extend(self, later: _Ranked) -> None:
+        """Append ``later``'s entries (made for capabilities after these) host by host, rank by rank."""
+        for lists, more in zip(self.by_rank, later.by_rank, strict=True):
+            for host, entries in more.items():
+                lists[host].extend(entries)
+
+
+# Index entries (host x capability) from which a comparison is worth a second process.
+PARALLEL_MIN_ENTRIES = 100_000
+
+
+class _Pass:
+    """What comparing some capabilities (in id order) found: the parts of the matrix document."""
+
+    __slots__ = ("rows", "universal", "partial", "unique", "drift", "recs", "unportable", "excluded",
+                 "missing_count", "ignored_count", "domain_counts")
+
+    def __init__(self, hosts: Sequence[str]) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.universal: list[str] = []
+        self.partial: dict[str, list[str]] = {}
+        self.unique: dict[str, list[str]] = {h: [] for h in hosts}
+        self.drift: list[dict[str, Any]] = []
+        self.recs, self.unportable, self.excluded = _Ranked(hosts), _Ranked(hosts), _Ranked(hosts)
+        self.missing_count = dict.fromkeys(hosts, 0)
+        self.ignored_count = dict.fromkeys(hosts, 0)
+        self.domain_counts: dict[str, list[int]] = {}
+
+    def extend(self, later: _Pass) -> None:
+        """Join the pass over the capabilities after these: the document of both in one pass."""
+        self.rows.update(later.rows)
+        self.universal += later.universal
+        self.partial.update(later.partial)
+        for host, ids in later.unique.items():
+            self.unique[host] += ids
+        self.drift += later.drift
+        self.recs.extend(later.recs)
+        self.unportable.extend(later.unportable)
+        self.excluded.extend(later.excluded)
+        for host, n in later.missing_count.items():
+            self.missing_count[host] += n
+        for host, n in later.ignored_count.items():
+            self.ignored_count[host] += n
+        for domain, (present, total) in later.domain_counts.items():
+            counts = self.domain_counts.setdefault(domain, [0, 0])
+            counts[0] += present
+            counts[1] += total
 
 
 _NORMAL = PRIORITY_RANK["normal"]

@@ -52,16 +52,18 @@ def capability_matrix(
     catalog: Catalog | None = None,
     policies: Mapping[str, Policy | Mapping[str, Any] | None] | None = None,
     domains: Mapping[str, str] | None = None,
+    parallel: bool = False,
 ) -> dict[str, Any]:
     """The N-way matrix (see MatrixDocument) for any number of hosts.
 
+    ``parallel`` (the CLI, a single-threaded process): a large fleet is compared in two processes.
     Raises ManifestError for duplicate host names or no manifests, PolicyError for a bad policy.
     """
     catalog = catalog or load_catalog(None, dict(domains) if domains else None)
     resolved = resolve_policies(policies, catalog)
     engine = _Engine(_records(manifests), catalog, resolved)
     with gc_paused():
-        return engine.run()
+        return engine.run(parallel=parallel)
 
 
 @contextmanager

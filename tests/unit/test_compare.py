@@ -536,3 +536,45 @@ def test_dumps_writes_an_object_hosts_share_as_often_as_it_appears() -> None:
     assert expected.count('"id": "jq"') == 3
     m = capability_matrix(fixture_fleet())
     assert dumps(m) == dumps_stdlib(m) == _layout_reference(m) + "\n"
+
+
+def test_a_fleet_compared_in_two_processes_gives_the_same_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI compares the second half of a large fleet's capabilities in a forked child: the
+    document is the one a single process makes, with policies that exclude, ignore, override
+    and pin, drift, upgrades and unportable gaps on both sides of the split."""
+    from cyclotron_py import forked
+    from cyclotron_py.compare import engine
+
+    fleet = [
+        manifest("desktop", [cap("steam", "1.0", manager="brew"), cap("vlc", "3.0"), cap("jq", "1.7"),
+                             cap("command:rg", "14"), cap("docker", "24.0"), cap("pip:requests", "2.32.3"),
+                             cap("winget:Microsoft.PowerToys", "0.80")],
+                 family="darwin"),
+        manifest("laptop", [cap("pip:requests", "2.31.0"), cap("jq", "1.6")], family="darwin"),
+        manifest("server", [cap("pip:requests", "2.31.0"), cap("npm:is-number", "7.0.0")]),
+        *fixture_fleet(),
+    ]
+    policies = {
+        "laptop": {"exclude": ["tag:games"], "ignore": ["command:*"],
+                   "overrides": {"docker": {"priority": "low", "risk": "low"}},
+                   "pinned": {"jq": "1.6", "pip:requests": "2.30.0"}},
+        "server": {"domains": ["infrastructure", "ai", "development"], "pinned": {"pip:requests": "2.30.0"}},
+    }
+    one = capability_matrix(fleet, policies=policies)
+    forks: list[int] = []
+    real = forked.fork_call
+
+    def counted(compute: Any) -> Any:
+        forks.append(1)
+        return real(compute)
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN_ENTRIES", 0)
+    monkeypatch.setattr(engine, "fork_call", counted)
+    two = capability_matrix(fleet, policies=policies, parallel=True)
+    assert forks == [1]
+    assert dumps(two) == dumps(one)
+    # No child, or a child that fails: this process compares that half itself.
+    monkeypatch.setattr(engine, "fork_call", lambda compute: None)
+    assert dumps(capability_matrix(fleet, policies=policies, parallel=True)) == dumps(one)
+    monkeypatch.setattr(engine, "fork_call", lambda compute: real(lambda: 1 // 0))
+    assert dumps(capability_matrix(fleet, policies=policies, parallel=True)) == dumps(one)
