@@ -13,7 +13,7 @@ import hashlib
 import json
 import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +25,8 @@ from . import install_play, managers, safety
 from .catalog import Catalog
 from .compare.documents import PRIORITY_RANK
 from .errors import PlanError
-from .manifest_io import atomic_write_text
+from .forked import fork_call
+from .manifest_io import atomic_write_text, atomic_writer
 
 ApprovalMode = Literal["all", "low-risk", "none"]
 APPROVAL_MODES: tuple[str, ...] = ("all", "low-risk", "none")
@@ -517,13 +518,30 @@ def _empty_play(plan: Plan) -> dict[str, Any]:
     }
 
 
-def write_plan(plan: Plan, plans_dir: str | Path, generated_dir: str | Path) -> tuple[Path, Path]:
-    """Write plans/<id>.json and generated/<id>.yml atomically; same id, same content."""
+def write_plan(
+    plan: Plan, plans_dir: str | Path, generated_dir: str | Path, *, parallel: bool = False
+) -> tuple[Path, Path]:
+    """Write plans/<id>.json and generated/<id>.yml atomically; same id, same content.
+    ``parallel`` (the CLI, a large plan): a forked child writes the playbook meanwhile."""
     plan_path = Path(plans_dir) / f"{plan.plan_id}.json"
     playbook_path = Path(generated_dir) / f"{plan.plan_id}.yml"
-    atomic_write_text(plan_path, plan_json(plan))
-    atomic_write_text(playbook_path, render_playbook(plan))
+    worker = None
+    if parallel and plan.total_items >= PARALLEL_MIN_ITEMS:
+        worker = fork_call(lambda: _write_playbook(plan, playbook_path))
+    with atomic_writer(plan_path) as write:
+        dump_plan_json(plan, write)
+    if worker is None or worker.result() is not True:  # no child, or it failed: written here
+        _write_playbook(plan, playbook_path)
     return plan_path, playbook_path
+
+
+# Planned items from which writing the playbook is worth a second process.
+PARALLEL_MIN_ITEMS = 20_000
+
+
+def _write_playbook(plan: Plan, path: Path) -> bool:
+    atomic_write_text(path, render_playbook(plan))
+    return True
 
 
 _IN_ORDER = msgspec.json.Encoder(enc_hook=_plain)  # fields in the models' order
@@ -532,33 +550,45 @@ _IN_ORDER = msgspec.json.Encoder(enc_hook=_plain)  # fields in the models' order
 def plan_json(plan: Plan) -> bytes:
     """The plan's JSON (what ``Plan.model_validate_json`` reads back), an entry per line: the
     top level and each host laid out, and each item or gap on a line of its own, so a plan reads
-    (and diffs) a capability at a time. Fields in the models' order. An item hosts share is
-    encoded once."""
-    texts: dict[int, bytes] = {}  # id(item) -> its line; the items are alive in ``plan``
+    (and diffs) a capability at a time. Fields in the models' order."""
+    parts: list[bytes] = []
+    dump_plan_json(plan, parts.append)
+    return b"".join(parts)
+
+
+def dump_plan_json(plan: Plan, write: Callable[[bytes], Any]) -> None:
+    """``plan_json(plan)`` handed to ``write`` a host at a time (manifest_io.atomic_writer writes
+    it meanwhile). An item hosts share is encoded once."""
+    lines: dict[int, bytes] = {}  # id(entry) -> its indented line; the entries are alive in ``plan``
 
     def entries(values: list[Any]) -> bytes:
         if not values:
             return b"[]"
         ids = list(map(id, values))
-        todo = {key: value for key, value in zip(ids, values, strict=True) if key not in texts}
-        if todo:
+        found = list(map(lines.get, ids))
+        if None in found:
+            todo = {key: value for key, value, line in zip(ids, values, found, strict=True) if line is None}
             plain = [v.__dict__ if isinstance(v, BaseModel) else v for v in todo.values()]
             for key, raw in zip(todo, _LINES.decode(_spaced(_IN_ORDER.encode(plain))), strict=True):
-                texts[key] = bytes(raw)
-        return b"[\n      " + b",\n      ".join(map(texts.__getitem__, ids)) + b"\n    ]"
+                lines[key] = b"        " + bytes(raw)
+            found = list(map(lines.__getitem__, ids))
+        return b"[\n" + b",\n".join(found) + b"\n      ]"  # type: ignore[arg-type]  # no None is left
 
-    out = [b"{\n"]
-    for name in ("plan_id", "created_at", "approve"):
-        out.append(b'  "%s": %s,\n' % (name.encode(), _spaced(_IN_ORDER.encode(getattr(plan, name)))))
-    out.append(b'  "hosts": [')
+    head = b"".join(b'  "%s": %s,\n' % (name.encode(), _spaced(_IN_ORDER.encode(getattr(plan, name))))
+                    for name in ("plan_id", "created_at", "approve"))
+    write(b"{\n" + head + b'  "hosts": [' + (b"" if plan.hosts else b"]\n}\n"))
     for n, host in enumerate(plan.hosts):
-        fields = []
-        for name, value in host.__dict__.items():
-            text = entries(value) if isinstance(value, list) else _spaced(_IN_ORDER.encode(value))
-            fields.append(b'      "%s": %s' % (name.encode(), text.replace(b"\n", b"\n  ")))
-        out.append((b",\n    {\n" if n else b"\n    {\n") + b",\n".join(fields) + b"\n    }")
-    out.append(b"\n  ]\n}\n" if plan.hosts else b"]\n}\n")
-    return b"".join(out)
+        fields = [
+            b'      "%s": %s' % (name.encode(), _value(value, entries))
+            for name, value in host.__dict__.items()
+        ]
+        write((b",\n    {\n" if n else b"\n    {\n") + b",\n".join(fields) + b"\n    }")
+    if plan.hosts:
+        write(b"\n  ]\n}\n")
+
+
+def _value(value: Any, entries: Callable[[list[Any]], bytes]) -> bytes:
+    return entries(value) if isinstance(value, list) else _spaced(_IN_ORDER.encode(value))
 
 
 _LINES = msgspec.json.Decoder(list[msgspec.Raw])

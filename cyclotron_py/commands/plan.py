@@ -68,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
         print("\n".join(plan_summary(plan)))
     if not args.check:
         out = Path(args.out)
-        plan_path, playbook_path = write_plan(plan, out / "plans", out / "generated")
+        plan_path, playbook_path = write_plan(plan, out / "plans", out / "generated", parallel=True)
         if not args.json:
             print(f"wrote {plan_path} and {playbook_path}")
     return 0

@@ -266,3 +266,25 @@ def test_the_plan_id_text_takes_subclasses_of_plain_types():
     tagged = {Tagged(k): Tagged(v) if isinstance(v, str) else v for k, v in rec("pip:six", "pip", "six").items()}
     plan = build_plan({Tagged("pc1"): [tagged]}, {}, CATALOG)
     assert json.loads(plan_mod.plan_json(plan))["hosts"][0]["items"][0]["package"] == "six"
+
+
+def test_a_forked_child_writes_the_same_playbook(tmp_path, monkeypatch):
+    """plan DIR writes the playbook in a forked child while it writes plans/<id>.json; with no
+    child, or one that fails, this process writes it: the same two files every way."""
+    from cyclotron_py import forked
+
+    same = [rec("pip:six", "pip", "six"), rec("git", "apt", "git", type_="software", risk="high"),
+            rec("mcp:memory", "mcp", "memory", type_="mcp_server", details=MCP_DETAILS)]
+    plan = build_plan({"pc1": same, "pc2": same[:2]}, {}, CATALOG)
+    serial = write_plan(plan, tmp_path / "one" / "plans", tmp_path / "one" / "generated")
+    expected = [path.read_bytes() for path in serial]
+    assert expected[0] == plan_mod.plan_json(plan) and expected[1] == render_playbook(plan).encode()
+    monkeypatch.setattr(plan_mod, "PARALLEL_MIN_ITEMS", 0)
+    real = forked.fork_call
+    for n, fork in enumerate([real, lambda compute: None, lambda compute: real(lambda: 1 // 0)]):
+        monkeypatch.setattr(plan_mod, "fork_call", fork)
+        paths = write_plan(plan, tmp_path / str(n) / "plans", tmp_path / str(n) / "generated", parallel=True)
+        assert [path.read_bytes() for path in paths] == expected
+        assert sorted(p.name for p in (tmp_path / str(n)).rglob("*")) == sorted(
+            ["plans", "generated", *(p.name for p in paths)]
+        )  # no temp file left behind
