@@ -8,7 +8,7 @@ Generates the fleet with benchmarks/gen_manifests.py into a temporary directory,
 in a fresh child process (so its peak RSS is its own, read with wait4):
 
 - ``bare``: ``json.load`` of every file, one at a time, timed inside the child (no start-up);
-- ``matrix DIR -o FILE`` (the table), ``matrix DIR --json -o FILE``, ``report DIR -o FILE`` (text)
+- ``matrix DIR -o FILE`` (the table), ``matrix DIR --json -o FILE``, ``report DIR -o FILE`` (text),
   ``plan DIR --check`` (the summary; writes nothing) and ``plan DIR --out D`` (the summary,
   ``plans/<id>.json`` and ``generated/<id>.yml``): the CLI's wall time *including* interpreter
   start-up and imports.
