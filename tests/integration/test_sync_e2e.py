@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from cyclotron_py import install_play
+
 from .fleet import Fleet
 from .sync_helpers import (
     HOSTS,
@@ -230,7 +232,7 @@ def test_default_approval_installs_low_risk_and_lists_the_rest_as_awaiting(
     # The generated playbook installs only what was approved and says what waits.
     generated = (dirs.generated / f"{plan['plan_id']}.yml").read_text()
     assert "# awaiting approval on pc2: mcp:memory" in generated
-    plays = yaml.safe_load(generated)
+    plays = install_play.load(generated)
     assert _generated_items(plays, "pc2") == ["six"]
     # Only the low-risk item was installed.
     assert pip_version(ssh_fleet, "pc2", "six")
