@@ -264,7 +264,8 @@ def build_plan(
                 items=take,
                 awaiting_approval=wait,
                 rejected=rejected,
-                unportable=sorted(map(dict, gaps), key=_GAP_ORDER),
+                # The comparison's own entries (shared by hosts alike, read-only, as items are).
+                unportable=sorted(gaps, key=_GAP_ORDER),
             )
         )
     stamp = (now or datetime.now(UTC)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -352,12 +353,13 @@ def _plan_id(approve: str, hosts: list[HostPlan]) -> str:
         parts = [b", {" if n else b"{"]
         for k, (name, value) in enumerate(sorted(host.__dict__.items())):
             parts += (b", " if k else b"", _json_text(name), b": ")
-            if isinstance(value, list) and value and isinstance(value[0], PlanItem):  # list[PlanItem] fields
+            if isinstance(value, list) and value and isinstance(value[0], PlanItem | dict):  # items and gaps
                 texts = list(map(spaced.get, map(id, value)))
                 if None in texts:
                     for i, item in enumerate(value):
                         if texts[i] is None:
-                            texts[i] = spaced[id(item)] = _json_text(item.__dict__)
+                            plain = item.__dict__ if isinstance(item, PlanItem) else item
+                            texts[i] = spaced[id(item)] = _json_text(plain)
                 parts += (b"[", b", ".join(texts), b"]")  # type: ignore[arg-type]  # no None is left
             else:
                 parts.append(_json_text(value))

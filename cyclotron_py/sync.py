@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,19 +176,39 @@ def unreachable_hosts(status: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return sorted(h for h, s in status.items() if s.get("status") != GATHERED)
 
 
+def _installs(item: Any) -> str:
+    return f"{item.id} ({item.manager})"
+
+
+def _awaits(item: Any) -> str:
+    return f"{item.id} ({item.approval})"
+
+
+def _unportable(gap: Any) -> str:
+    return f"{gap.get('id')} ({gap.get('reason', '')})"
+
+
 def plan_summary(plan: Plan, status: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
     """One line per planned item; ``status`` (from fleet_status) adds the hosts not gathered now."""
     status = status or {}
     lines = [f"{plan.plan_id}: {plan.total_items} item(s) to install, approval mode {plan.approve}"]
+    # Hosts share items and gap entries (plan.build_plan): each one's words are made once.
+    said: dict[int, str] = {}
+
+    def words(entry: Any, say: Callable[[Any], str]) -> str:
+        found = said.get(id(entry))
+        if found is None:
+            found = said[id(entry)] = say(entry)
+        return found
+
     for host in plan.hosts:
         if host.items:
-            lines.append(f"  {host.host}: " + ", ".join(f"{i.id} ({i.manager})" for i in host.items))
-        for item in host.awaiting_approval:
-            lines.append(f"  {host.host}: awaiting approval: {item.id} ({item.approval})")
+            lines.append(f"  {host.host}: " + ", ".join([words(i, _installs) for i in host.items]))
+        awaiting, unportable = f"  {host.host}: awaiting approval: ", f"  {host.host}: unportable: "
+        lines += [awaiting + words(item, _awaits) for item in host.awaiting_approval]
         for item in host.rejected:
             lines.append(f"  {host.host}: not installed, {item.approval}: {item.id}")
-        for gap in host.unportable:
-            lines.append(f"  {host.host}: unportable: {gap.get('id')} ({gap.get('reason', '')})")
+        lines += [unportable + words(gap, _unportable) for gap in host.unportable]
     missing = unreachable_hosts(status)
     for name in missing:
         last = last_seen(status[name])
