@@ -521,10 +521,12 @@ def _empty_play(plan: Plan) -> dict[str, Any]:
 
 
 def write_plan(
-    plan: Plan, plans_dir: str | Path, generated_dir: str | Path, *, parallel: bool = False
+    plan: Plan, plans_dir: str | Path, generated_dir: str | Path, *, parallel: bool = False,
+    meanwhile: Callable[[], Any] | None = None,
 ) -> tuple[Path, Path]:
     """Write plans/<id>.json and generated/<id>.yml atomically; same id, same content.
-    ``parallel`` (the CLI, a large plan): a forked child writes the playbook meanwhile."""
+    ``parallel`` (the CLI, a large plan): a forked child writes the playbook meanwhile, and this
+    process also runs ``meanwhile`` (the CLI prints the summary) before it waits for the child."""
     plan_path = Path(plans_dir) / f"{plan.plan_id}.json"
     playbook_path = Path(generated_dir) / f"{plan.plan_id}.yml"
     worker = None
@@ -532,6 +534,8 @@ def write_plan(
         worker = fork_call(lambda: _write_playbook(plan, playbook_path))
     with atomic_writer(plan_path) as write:
         dump_plan_json(plan, write)
+    if meanwhile is not None:
+        meanwhile()
     if worker is None or worker.result() is not True:  # no child, or it failed: written here
         _write_playbook(plan, playbook_path)
     return plan_path, playbook_path

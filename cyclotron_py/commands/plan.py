@@ -62,13 +62,18 @@ def _run(args: argparse.Namespace) -> int:
         manifests, targets=targets, catalog=catalog, policies=_policies(args.policy), approve=args.approve,
         parallel=True,
     )
-    if args.json:
-        print(json.dumps(plan.model_dump(mode="json"), indent=2))
-    else:
-        print("\n".join(plan_summary(plan)))
-    if not args.check:
-        out = Path(args.out)
-        plan_path, playbook_path = write_plan(plan, out / "plans", out / "generated", parallel=True)
-        if not args.json:
-            print(f"wrote {plan_path} and {playbook_path}")
+    def show() -> None:
+        if args.json:
+            print(json.dumps(plan.model_dump(mode="json"), indent=2))
+        else:
+            print("\n".join(plan_summary(plan)))
+
+    if args.check:
+        show()
+        return 0
+    out = Path(args.out)
+    # Shown while a forked child writes the playbook; a failed write still exits non-zero.
+    plan_path, playbook_path = write_plan(plan, out / "plans", out / "generated", parallel=True, meanwhile=show)
+    if not args.json:
+        print(f"wrote {plan_path} and {playbook_path}")
     return 0
