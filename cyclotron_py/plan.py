@@ -254,9 +254,11 @@ def build_plan(
                     take.append(variant(i, "approval", "approved") if state == "approved" else i)
                 else:
                     wait.append(awaiting(i))
-        gaps = [*(unportable or {}).get(host, []), *refused]
+        # The comparison's entries as they are (shared by hosts alike, read-only, as items are);
+        # another mapping type (an action plugin's argument) as a plain dict.
+        gaps = [u if type(u) is dict else dict(u) for u in (unportable or {}).get(host, [])] + refused
         # model_construct: every part is already checked (PlanItems validated when made, gap
-        # entries are the comparison's own dicts), so each host is not validated a second time.
+        # entries plain dicts), so each host is not validated a second time.
         hosts.append(
             HostPlan.model_construct(
                 host=host,
@@ -264,7 +266,6 @@ def build_plan(
                 items=take,
                 awaiting_approval=wait,
                 rejected=rejected,
-                # The comparison's own entries (shared by hosts alike, read-only, as items are).
                 unportable=sorted(gaps, key=_GAP_ORDER),
             )
         )

@@ -288,3 +288,13 @@ def test_a_forked_child_writes_the_same_playbook(tmp_path, monkeypatch):
         assert sorted(p.name for p in (tmp_path / str(n)).rglob("*")) == sorted(
             ["plans", "generated", *(p.name for p in paths)]
         )  # no temp file left behind
+
+
+def test_unportable_entries_of_another_mapping_type_become_plain_dicts():
+    from types import MappingProxyType
+
+    gap = {"id": "winget:x", "name": "x", "type": "software", "domain": "development", "priority": "normal",
+           "gap": "missing", "reason": "winget-only"}
+    plan = build_plan({"pc2": []}, {}, CATALOG, unportable={"pc2": [MappingProxyType(gap)]})
+    assert plan.hosts[0].unportable == [gap] and type(plan.hosts[0].unportable[0]) is dict
+    assert json.loads(plan_mod.plan_json(plan))["hosts"][0]["unportable"] == [gap]
