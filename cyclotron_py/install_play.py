@@ -25,6 +25,7 @@ import msgspec
 import yaml
 
 from . import managers
+from .compare.layout import EncodedOnce
 from .manifest_io import atomic_write_text
 
 # role -> the role variable of a manager -> that manager's items (docs/INSTALLER_CONTRACT.md)
@@ -108,25 +109,25 @@ def dump(data: Any) -> str:
     if not lists:
         return text
     # An item several hosts share is one object (plan.render_playbook): its line is made once.
-    # Its id is not reused while ``data`` holds it.
-    lines_of: dict[int, str] = {}
+    lines_of = EncodedOnce(_item_lines)
 
     def items(match: re.Match[str]) -> str:
         indent, key, n = match.group(1), match.group(2), int(match.group(3))
-        values = lists[n]
-        ids = list(map(id, values))
-        todo = {key_id: value for key_id, value in zip(ids, values, strict=True) if key_id not in lines_of}
-        if todo:
-            encoded = _AS_LINES.decode(msgspec.json.format(_ENCODE.encode(list(todo.values())), indent=0))
-            for key_id, raw in zip(todo, encoded, strict=True):
-                line = bytes(raw).decode()
-                if not line.isascii():
-                    line = _NOT_FOR_YAML.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
-                lines_of[key_id] = f"  - !unsafe {line}"
         prefix = "\n" + indent
-        return f"{indent}{key}:{prefix}" + prefix.join(map(lines_of.__getitem__, ids))
+        return f"{indent}{key}:{prefix}" + prefix.join(lines_of(lists[n]))
 
     return _PLACED.sub(items, text)
+
+
+def _item_lines(items: list[Mapping[str, Any]]) -> list[str]:
+    """Each item as its playbook line: a JSON mapping tagged ``!unsafe``."""
+    lines = []
+    for raw in _AS_LINES.decode(msgspec.json.format(_ENCODE.encode(items), indent=0)):
+        line = bytes(raw).decode()
+        if not line.isascii():
+            line = _NOT_FOR_YAML.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+        lines.append(f"  - !unsafe {line}")
+    return lines
 
 
 class _Loader(yaml.SafeLoader):

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import install_play, managers, safety
 from .catalog import Catalog
 from .compare.documents import PRIORITY_RANK
+from .compare.layout import EncodedOnce
 from .errors import PlanError
 from .forked import fork_call
 from .manifest_io import atomic_write_text, atomic_writer
@@ -348,20 +349,15 @@ def _plan_id(approve: str, hosts: list[HostPlan]) -> str:
     sort_keys=True)`` over the hosts' JSON form. That text is written here by msgspec, each shared
     item once, when it is ASCII (as json's ensure_ascii writes it); otherwise json itself writes it.
     It is hashed a host at a time, never held whole."""
-    spaced: dict[int, bytes] = {}  # id(item) -> its text; the items are alive in ``hosts``
+    # Each item or gap hosts share is written once (they are alive in ``hosts``).
+    texts = EncodedOnce(lambda entries: [_json_text(_fields(entry)) for entry in entries])
     digest = hashlib.sha256(b'{"approve": ' + _json_text(approve) + b', "hosts": [')
     for n, host in enumerate(hosts):
         parts = [b", {" if n else b"{"]
         for k, (name, value) in enumerate(sorted(host.__dict__.items())):
             parts += (b", " if k else b"", _json_text(name), b": ")
             if isinstance(value, list) and value and isinstance(value[0], PlanItem | dict):  # items and gaps
-                texts = list(map(spaced.get, map(id, value)))
-                if None in texts:
-                    for i, item in enumerate(value):
-                        if texts[i] is None:
-                            plain = item.__dict__ if isinstance(item, PlanItem) else item
-                            texts[i] = spaced[id(item)] = _json_text(plain)
-                parts += (b"[", b", ".join(texts), b"]")  # type: ignore[arg-type]  # no None is left
+                parts += (b"[", b", ".join(texts(value)), b"]")
             else:
                 parts.append(_json_text(value))
         parts.append(b"}")
@@ -377,7 +373,12 @@ def _plan_id(approve: str, hosts: list[HostPlan]) -> str:
 
 def _json_text(value: Any) -> bytes:
     """``json.dumps(value, sort_keys=True)`` for ASCII text (json's default separators)."""
-    return msgspec.json.format(_SORTED.encode(value), indent=0)
+    return _spaced(_SORTED.encode(value))
+
+
+def _fields(entry: Any) -> Any:
+    """A plan item's fields (its JSON form: every field is a plain type), or a gap entry as it is."""
+    return entry.__dict__ if isinstance(entry, BaseModel) else entry
 
 
 def _refused(rec: Mapping[str, Any], reason: str) -> dict[str, Any]:
@@ -566,20 +567,14 @@ def plan_json(plan: Plan) -> bytes:
 def dump_plan_json(plan: Plan, write: Callable[[bytes], Any]) -> None:
     """``plan_json(plan)`` handed to ``write`` a host at a time (manifest_io.atomic_writer writes
     it meanwhile). An item hosts share is encoded once."""
-    lines: dict[int, bytes] = {}  # id(entry) -> its indented line; the entries are alive in ``plan``
+    # Each item or gap hosts share is written once (they are alive in ``plan``).
+    lines = EncodedOnce(
+        lambda entries: [b"        " + bytes(raw)
+                         for raw in _LINES.decode(_spaced(_IN_ORDER.encode(list(map(_fields, entries)))))]
+    )
 
     def entries(values: list[Any]) -> bytes:
-        if not values:
-            return b"[]"
-        ids = list(map(id, values))
-        found = list(map(lines.get, ids))
-        if None in found:
-            todo = {key: value for key, value, line in zip(ids, values, found, strict=True) if line is None}
-            plain = [v.__dict__ if isinstance(v, BaseModel) else v for v in todo.values()]
-            for key, raw in zip(todo, _LINES.decode(_spaced(_IN_ORDER.encode(plain))), strict=True):
-                lines[key] = b"        " + bytes(raw)
-            found = list(map(lines.__getitem__, ids))
-        return b"[\n" + b",\n".join(found) + b"\n      ]"  # type: ignore[arg-type]  # no None is left
+        return b"[\n" + b",\n".join(lines(values)) + b"\n      ]" if values else b"[]"
 
     head = b"".join(b'  "%s": %s,\n' % (name.encode(), _spaced(_IN_ORDER.encode(getattr(plan, name))))
                     for name in ("plan_id", "created_at", "approve"))

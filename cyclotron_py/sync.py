@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 
 from .catalog import Catalog
 from .compare import HostRecord, capability_matrix, distribution_plan, unportable_by_host
+from .compare.layout import EncodedOnce
 from .errors import ManifestError
 from .manifest_io import atomic_write_text
 from .models import Manifest
@@ -176,16 +177,16 @@ def unreachable_hosts(status: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return sorted(h for h, s in status.items() if s.get("status") != GATHERED)
 
 
-def _installs(item: Any) -> str:
-    return f"{item.id} ({item.manager})"
+def _installs(items: list[Any]) -> list[str]:
+    return [f"{item.id} ({item.manager})" for item in items]
 
 
-def _awaits(item: Any) -> str:
-    return f"{item.id} ({item.approval})"
+def _awaits(items: list[Any]) -> list[str]:
+    return [f"{item.id} ({item.approval})" for item in items]
 
 
-def _unportable(gap: Any) -> str:
-    return f"{gap.get('id')} ({gap.get('reason', '')})"
+def _unportable(gaps: list[Any]) -> list[str]:
+    return [f"{gap.get('id')} ({gap.get('reason', '')})" for gap in gaps]
 
 
 def plan_summary(plan: Plan, status: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
@@ -193,22 +194,14 @@ def plan_summary(plan: Plan, status: Mapping[str, Mapping[str, Any]] | None = No
     status = status or {}
     lines = [f"{plan.plan_id}: {plan.total_items} item(s) to install, approval mode {plan.approve}"]
     # Hosts share items and gap entries (plan.build_plan): each one's words are made once.
-    said: dict[int, str] = {}
-
-    def words(entry: Any, say: Callable[[Any], str]) -> str:
-        found = said.get(id(entry))
-        if found is None:
-            found = said[id(entry)] = say(entry)
-        return found
-
+    installs, awaits, unportable = EncodedOnce(_installs), EncodedOnce(_awaits), EncodedOnce(_unportable)
     for host in plan.hosts:
         if host.items:
-            lines.append(f"  {host.host}: " + ", ".join([words(i, _installs) for i in host.items]))
-        awaiting, unportable = f"  {host.host}: awaiting approval: ", f"  {host.host}: unportable: "
-        lines += [awaiting + words(item, _awaits) for item in host.awaiting_approval]
+            lines.append(f"  {host.host}: " + ", ".join(installs(host.items)))
+        lines += [f"  {host.host}: awaiting approval: " + said for said in awaits(host.awaiting_approval)]
         for item in host.rejected:
             lines.append(f"  {host.host}: not installed, {item.approval}: {item.id}")
-        lines += [unportable + words(gap, _unportable) for gap in host.unportable]
+        lines += [f"  {host.host}: unportable: " + said for said in unportable(host.unportable)]
     missing = unreachable_hosts(status)
     for name in missing:
         last = last_seen(status[name])

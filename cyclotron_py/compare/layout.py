@@ -42,7 +42,7 @@ def dump_utf8(doc: Mapping[str, Any], write: Callable[[bytes], Any]) -> None:
     """``dumps_utf8(doc)`` handed to ``write`` in pieces as they are laid out (one per entry of the
     top level and of its mappings), so writing overlaps encoding (manifest_io.atomic_writer)."""
     out: list[Any] = []
-    _layout(doc, 0, out, b"", _Memo(_encode_many), write)
+    _layout(doc, 0, out, b"", _DictsOnce(_encode_many), write)
     out.append(b"\n")
     write(b"".join(out))
 
@@ -54,7 +54,7 @@ def dumps_stdlib(doc: Mapping[str, Any]) -> str:
 
 def _dumps(doc: Mapping[str, Any], encode_many: EncodeMany) -> bytes:
     out: list[Any] = []  # bytes and msgspec.Raw slices
-    _layout(doc, 0, out, b"", _Memo(encode_many))
+    _layout(doc, 0, out, b"", _DictsOnce(encode_many))
     out.append(b"\n")
     return b"".join(out)
 
@@ -79,26 +79,37 @@ def _encode_many(values: Sequence[Any]) -> Sequence[bytes]:
         return _stdlib_many(values)
 
 
-class _Memo:
-    """encode_many with each dict's text kept by the object's id for one layout: hosts share
-    recommendation and gap objects (compare.engine), so each is encoded once. Safe because the
-    document holds every object (no id is reused) and nothing changes it while it is laid out."""
+class EncodedOnce:
+    """``encode_many`` for batches of objects that recur *by identity* (hosts share recommendation
+    and gap dicts, plan items): each object's text is made once, in one batch call for those not
+    seen yet, and found again by ``id()``. Safe while the caller's document holds every object
+    (no id is reused) and nothing changes one after it was encoded. Used by this layout, the plan
+    file, the plan id, the generated playbook and the plan summary."""
 
     __slots__ = ("encode_many", "texts")
 
-    def __init__(self, encode_many: EncodeMany) -> None:
+    def __init__(self, encode_many: Callable[[list[Any]], Sequence[Any]]) -> None:
         self.encode_many = encode_many
         self.texts: dict[int, Any] = {}
 
-    def __call__(self, values: Sequence[Any]) -> Sequence[Any]:
-        if not values or type(values[0]) is not dict:
-            return self.encode_many(values)
+    def __call__(self, values: Sequence[Any]) -> list[Any]:
         texts = list(map(self.texts.get, map(id, values)))
         if None in texts:
             todo = [i for i, text in enumerate(texts) if text is None]
             for i, text in zip(todo, self.encode_many([values[i] for i in todo]), strict=True):
                 texts[i] = self.texts[id(values[i])] = text
         return texts
+
+
+class _DictsOnce(EncodedOnce):
+    """EncodedOnce for containers of dicts; other values (ids, names, numbers) encoded as they come."""
+
+    __slots__ = ()
+
+    def __call__(self, values: Sequence[Any]) -> list[Any]:
+        if not values or type(values[0]) is not dict:
+            return list(self.encode_many(list(values)))
+        return super().__call__(values)
 
 
 def _has_float(value: Any) -> bool:
